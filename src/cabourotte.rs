@@ -1,0 +1,504 @@
+//! Cabourotte health checks: what one poll of a check's latest result means.
+//!
+//! The pure part turns an HTTP answer (status, body, our wall clock) into an [`Outcome`].
+//! The edge, [`Client`], owns one ureq `Agent` (keep-alive, no proxy, a deadline on every
+//! request) and, per base URL, an [`Endpoint`] that remembers which API layout the server
+//! speaks (2.x `/api/v1/result/<name>` or 1.x `/result/<name>`) and whether it stopped
+//! answering, so that a hung Cabourotte costs one timeout per round of polls, not one per
+//! check.
+
+use crate::config::Check;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Cabourotte's result bodies are a few hundred bytes; a command check's stderr can make
+/// one long, but never megabytes. Anything larger is not a Cabourotte.
+pub const MAX_BODY: u64 = 256 * 1024;
+
+/// Why a check does not count as passing. The variant (not the text) is what decides
+/// whether a change of state is logged again.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// Cabourotte ran the check and it failed.
+    Failed(String),
+    /// 404 "result not found": the check is not configured in Cabourotte, or has not run yet.
+    NoResult,
+    /// 404 "Not found" on every layout: not a Cabourotte result endpoint (wrong URL or API).
+    NoApi,
+    /// Any other HTTP status.
+    Status(u16, String),
+    /// The body is not a Cabourotte result.
+    BadBody(String),
+    /// The result is older than `max_age`.
+    Stale(Duration),
+    /// The result is for another check (a proxy or a wrong path in between).
+    WrongName(String),
+    Timeout(Duration),
+    /// Connection refused, reset, DNS: Cabourotte is not there.
+    Unreachable(String),
+    /// Not polled: the same Cabourotte timed out moments ago.
+    Skipped,
+}
+
+impl Failure {
+    /// Same kind of failure (for "log once per change of state").
+    pub fn same_kind(&self, other: &Failure) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Failed(m) => write!(f, "check failed: {}", clip(m, 200)),
+            Failure::NoResult => write!(
+                f,
+                "Cabourotte has no result for it (not configured there, or not run yet)"
+            ),
+            Failure::NoApi => write!(
+                f,
+                "no Cabourotte result API at this URL (HTTP 404 \"Not found\" for both /api/v1/result and /result): check the url and Cabourotte's version"
+            ),
+            Failure::Status(s, m) => write!(f, "HTTP status {s}: {}", clip(m, 200)),
+            Failure::BadBody(m) => write!(f, "not a Cabourotte result: {}", clip(m, 200)),
+            Failure::Stale(age) => write!(f, "stale result ({} s old)", age.as_secs()),
+            Failure::WrongName(n) => write!(f, "the answer is for another check ({n:?})"),
+            Failure::Timeout(t) => write!(f, "no answer within {}", crate::duration::format(*t)),
+            Failure::Unreachable(m) => write!(f, "cannot reach Cabourotte: {m}"),
+            Failure::Skipped => write!(
+                f,
+                "not polled: this Cabourotte did not answer the previous request in time"
+            ),
+        }
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+/// The single-result body (both API versions).
+#[derive(Debug, Deserialize)]
+struct ResultBody {
+    name: String,
+    success: bool,
+    #[serde(rename = "healthcheck-timestamp")]
+    timestamp: i64,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    messages: Vec<String>,
+}
+
+/// What one HTTP answer on one layout means.
+#[derive(Debug, PartialEq)]
+pub enum Answer {
+    Outcome(Outcome),
+    /// A route-level 404: this layout is not served here.
+    NoRoute,
+}
+
+/// Judge one HTTP answer. `now` is our wall clock; Cabourotte's timestamp is Unix seconds.
+pub fn judge(status: u16, body: &[u8], check: &Check, now: SystemTime) -> Answer {
+    if status == 404 {
+        // Both 404s carry {"messages":[...]}: "result not found for healthcheck X" (any
+        // case) is about the check; "Not found" is about the route.
+        let text = serde_json::from_slice::<ErrorBody>(body)
+            .map(|e| e.messages.join("; "))
+            .unwrap_or_default();
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("result not found") {
+            return Answer::Outcome(Err(Failure::NoResult));
+        }
+        return Answer::NoRoute;
+    }
+    if status != 200 {
+        let text = serde_json::from_slice::<ErrorBody>(body)
+            .map(|e| e.messages.join("; "))
+            .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned());
+        return Answer::Outcome(Err(Failure::Status(status, text)));
+    }
+    let result: ResultBody = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => return Answer::Outcome(Err(Failure::BadBody(e.to_string()))),
+    };
+    if result.name != check.name {
+        return Answer::Outcome(Err(Failure::WrongName(result.name)));
+    }
+    if let Some(max_age) = check.max_age {
+        let now_s = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        // A timestamp in the future (clock skew) counts as fresh.
+        let age = Duration::from_secs(now_s.saturating_sub(result.timestamp).max(0) as u64);
+        if age > max_age {
+            return Answer::Outcome(Err(Failure::Stale(age)));
+        }
+    }
+    if !result.success {
+        return Answer::Outcome(Err(Failure::Failed(result.message)));
+    }
+    Answer::Outcome(Ok(()))
+}
+
+/// Cabourotte's two route layouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// 2.x: `/api/v1/result/<name>`.
+    V2,
+    /// 1.x: `/result/<name>`.
+    V1,
+}
+
+/// The URL of one check's result. A base URL that already ends in `/api/v1` is used as
+/// given (the operator chose the layout).
+pub fn result_url(base: &str, layout: Layout, name: &str) -> String {
+    let name = percent_encode(name);
+    if base.ends_with("/api/v1") {
+        return format!("{base}/result/{name}");
+    }
+    match layout {
+        Layout::V2 => format!("{base}/api/v1/result/{name}"),
+        Layout::V1 => format!("{base}/result/{name}"),
+    }
+}
+
+/// RFC 3986 unreserved characters stay, everything else is %XX.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What we know of one Cabourotte (one base URL).
+#[derive(Debug, Default)]
+pub struct Endpoint {
+    /// The layout that answered last; `None` until one did.
+    pub layout: Option<Layout>,
+    /// When a request last timed out, and no request has succeeded since.
+    pub hung_since: Option<Instant>,
+    /// When a request was last sent.
+    pub last_request: Option<Instant>,
+    /// The shortest interval of the checks using this endpoint: while it is hung, one
+    /// request per this period goes out.
+    pub min_interval: Option<Duration>,
+}
+
+impl Endpoint {
+    /// Layouts to try, in order: the one that worked, then the other.
+    pub fn layouts(&self, base: &str) -> Vec<Layout> {
+        if base.ends_with("/api/v1") {
+            return vec![Layout::V2];
+        }
+        match self.layout {
+            Some(Layout::V1) => vec![Layout::V1, Layout::V2],
+            _ => vec![Layout::V2, Layout::V1],
+        }
+    }
+
+    /// While hung, poll no more than once per `min_interval`.
+    pub fn should_skip(&self, now: Instant) -> bool {
+        match (self.hung_since, self.last_request, self.min_interval) {
+            (Some(_), Some(last), Some(min)) => now < last + min,
+            _ => false,
+        }
+    }
+}
+
+/// The edge that polls one check. The daemon sees only this trait.
+pub trait Prober {
+    fn poll(&mut self, check: &Check, now: Instant) -> Outcome;
+}
+
+/// HTTP transport result, before judging.
+pub enum Transport {
+    Answer(u16, Vec<u8>),
+    Failed(Failure),
+}
+
+/// The real Cabourotte client.
+pub struct Client {
+    agent: ureq::Agent,
+    endpoints: HashMap<String, Endpoint>,
+}
+
+impl Client {
+    pub fn new(checks: &[Check]) -> Client {
+        let config = ureq::Agent::config_builder()
+            // Cabourotte is local: a proxy from the environment must never be used.
+            .proxy(None)
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("anycastd/", env!("CARGO_PKG_VERSION")))
+            .build();
+        let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
+        for c in checks {
+            let ep = endpoints.entry(c.url.clone()).or_default();
+            ep.min_interval = Some(ep.min_interval.map_or(c.interval, |m| m.min(c.interval)));
+        }
+        Client {
+            agent: ureq::Agent::new_with_config(config),
+            endpoints,
+        }
+    }
+
+    fn get(&self, url: &str, timeout: Duration) -> Transport {
+        log::debug!("GET {url}");
+        let response = self
+            .agent
+            .get(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .call();
+        let mut response = match response {
+            Ok(r) => r,
+            Err(e) => return Transport::Failed(transport_failure(e, timeout)),
+        };
+        let status = response.status().as_u16();
+        match response
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+        {
+            Ok(body) => Transport::Answer(status, body),
+            Err(e) => Transport::Failed(transport_failure(e, timeout)),
+        }
+    }
+}
+
+fn transport_failure(e: ureq::Error, timeout: Duration) -> Failure {
+    match e {
+        ureq::Error::Timeout(_) => Failure::Timeout(timeout),
+        ureq::Error::BodyExceedsLimit(n) => Failure::BadBody(format!("body larger than {n} bytes")),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            Failure::Timeout(timeout)
+        }
+        ureq::Error::Io(io) => Failure::Unreachable(io.to_string()),
+        ureq::Error::Protocol(p) => Failure::BadBody(format!("HTTP protocol error: {p}")),
+        other => Failure::Unreachable(other.to_string()),
+    }
+}
+
+impl Prober for Client {
+    fn poll(&mut self, check: &Check, now: Instant) -> Outcome {
+        let layouts = {
+            let ep = self.endpoints.entry(check.url.clone()).or_default();
+            if ep.should_skip(now) {
+                return Err(Failure::Skipped);
+            }
+            ep.layouts(&check.url)
+        };
+        let mut outcome = Err(Failure::NoApi);
+        let mut answered = None;
+        for layout in layouts {
+            let url = result_url(&check.url, layout, &check.name);
+            let started = Instant::now();
+            let transport = self.get(&url, check.timeout);
+            let ep = self.endpoints.entry(check.url.clone()).or_default();
+            ep.last_request = Some(started);
+            match transport {
+                Transport::Failed(f @ Failure::Timeout(_)) => {
+                    ep.hung_since.get_or_insert(started);
+                    return Err(f);
+                }
+                Transport::Failed(f) => {
+                    ep.hung_since = None;
+                    return Err(f);
+                }
+                Transport::Answer(status, body) => {
+                    ep.hung_since = None;
+                    log::debug!("{url}: HTTP {status}, {} bytes", body.len());
+                    match judge(status, &body, check, SystemTime::now()) {
+                        Answer::NoRoute => continue,
+                        Answer::Outcome(o) => {
+                            answered = Some(layout);
+                            outcome = o;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let ep = self.endpoints.entry(check.url.clone()).or_default();
+        ep.layout = answered;
+        outcome
+    }
+}
+
+fn clip(s: &str, max: usize) -> String {
+    let one_line = s.replace(['\n', '\r'], " ");
+    match one_line.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &one_line[..i]),
+        None => one_line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(max_age: Option<u64>) -> Check {
+        Check {
+            name: "dns".into(),
+            url: "http://127.0.0.1:9013".into(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(1),
+            max_age: max_age.map(Duration::from_secs),
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    const OK: &str = r#"{"name":"dns","summary":"DNS healthcheck on check.local","success":true,"healthcheck-timestamp":1687724459,"message":"success","duration":144,"source":"configuration"}"#;
+
+    #[test]
+    fn success_and_failure() {
+        assert_eq!(
+            judge(200, OK.as_bytes(), &check(Some(120)), at(1687724460)),
+            Answer::Outcome(Ok(()))
+        );
+        let failed = OK.replace("\"success\":true", "\"success\":false").replace(
+            "\"message\":\"success\"",
+            "\"message\":\"HTTP request failed: status 503\"",
+        );
+        assert_eq!(
+            judge(200, failed.as_bytes(), &check(Some(120)), at(1687724460)),
+            Answer::Outcome(Err(Failure::Failed(
+                "HTTP request failed: status 503".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn staleness_follows_max_age() {
+        let c = check(Some(120));
+        assert_eq!(
+            judge(200, OK.as_bytes(), &c, at(1687724459 + 121)),
+            Answer::Outcome(Err(Failure::Stale(Duration::from_secs(121))))
+        );
+        assert_eq!(
+            judge(200, OK.as_bytes(), &c, at(1687724459 + 120)),
+            Answer::Outcome(Ok(()))
+        );
+        // clock skew: a result from the future is fresh
+        assert_eq!(
+            judge(200, OK.as_bytes(), &c, at(1687724000)),
+            Answer::Outcome(Ok(()))
+        );
+        // max_age = 0 disables the check
+        assert_eq!(
+            judge(200, OK.as_bytes(), &check(None), at(1987724459)),
+            Answer::Outcome(Ok(()))
+        );
+    }
+
+    #[test]
+    fn the_two_404s_differ() {
+        let c = check(Some(120));
+        for body in [
+            r#"{"messages":["result not found for healthcheck dns"]}"#,
+            r#"{"messages":["Result not found for healthcheck dns"]}"#,
+        ] {
+            assert_eq!(
+                judge(404, body.as_bytes(), &c, at(0)),
+                Answer::Outcome(Err(Failure::NoResult))
+            );
+        }
+        assert_eq!(
+            judge(404, br#"{"messages":["Not found"]}"#, &c, at(0)),
+            Answer::NoRoute
+        );
+        assert_eq!(
+            judge(404, b"<html>nginx</html>", &c, at(0)),
+            Answer::NoRoute
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_health() {
+        let c = check(Some(120));
+        for body in [
+            "",
+            "{",
+            "null",
+            "[]",
+            r#"{"name":"dns"}"#,
+            r#"{"name":"dns","success":"yes","healthcheck-timestamp":1}"#,
+        ] {
+            match judge(200, body.as_bytes(), &c, at(0)) {
+                Answer::Outcome(Err(Failure::BadBody(_))) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            judge(500, br#"{"messages":["Internal error"]}"#, &c, at(0)),
+            Answer::Outcome(Err(Failure::Status(500, m))) if m == "Internal error"
+        ));
+        assert!(matches!(
+            judge(200, OK.replace("\"dns\"", "\"web\"").as_bytes(), &c, at(0)),
+            Answer::Outcome(Err(Failure::WrongName(n))) if n == "web"
+        ));
+    }
+
+    #[test]
+    fn urls_for_both_layouts_with_escaped_names() {
+        assert_eq!(
+            result_url("http://h:9013", Layout::V2, "ntp v4/é"),
+            "http://h:9013/api/v1/result/ntp%20v4%2F%C3%A9"
+        );
+        assert_eq!(
+            result_url("http://h:9013", Layout::V1, "a-b_c.d~"),
+            "http://h:9013/result/a-b_c.d~"
+        );
+        assert_eq!(
+            result_url("http://h/api/v1", Layout::V1, "x"),
+            "http://h/api/v1/result/x"
+        );
+    }
+
+    #[test]
+    fn a_hung_endpoint_is_polled_once_per_interval() {
+        let t0 = Instant::now();
+        let ep = Endpoint {
+            layout: None,
+            hung_since: Some(t0),
+            last_request: Some(t0),
+            min_interval: Some(Duration::from_secs(5)),
+        };
+        assert!(ep.should_skip(t0 + Duration::from_secs(1)));
+        assert!(!ep.should_skip(t0 + Duration::from_secs(5)));
+        assert!(
+            !Endpoint {
+                hung_since: None,
+                ..ep
+            }
+            .should_skip(t0)
+        );
+    }
+
+    #[test]
+    fn failure_texts_are_one_line_and_bounded() {
+        let long = "x\n".repeat(1000);
+        let text = Failure::Failed(long).to_string();
+        assert!(!text.contains('\n'));
+        assert!(text.chars().count() < 250);
+        assert_eq!(
+            Failure::Stale(Duration::from_secs(312)).to_string(),
+            "stale result (312 s old)"
+        );
+    }
+}

@@ -1,0 +1,688 @@
+//! The loop that wires everything together: one thread, one timer heap, one owner of all
+//! state.
+//!
+//! Each turn reads the clock once, runs what is due (poll a check, sync an FRR instance),
+//! and sleeps until the next deadline or a signal. A check result goes to every service
+//! that uses it; a change of health asks the service's FRR instances for a sync; a sync
+//! reads the running config, plans the difference and applies it in one vtysh process.
+//! Every edge (clock and signals, Cabourotte, vtysh) is a trait, so the whole loop runs in
+//! unit tests against fakes.
+
+use crate::cabourotte::{Failure, Outcome, Prober};
+use crate::config::{Check, Config, canonical};
+use crate::frr::{self, Changes, RunningConfig, Vrf, vrf_label};
+use crate::reconcile::{self, Intent, Intents};
+use crate::schedule::Schedule;
+use crate::service::{Health, ServiceState, Transition};
+use crate::signals::Signal;
+use crate::vtysh::{self, Runner};
+use ipnetwork::IpNetwork;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Retry delays after an FRR failure double from this…
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// …up to this.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Pause between withdraw attempts during shutdown.
+const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
+
+/// Time and signals: the part of the world the loop waits on.
+pub trait System {
+    fn now(&self) -> Instant;
+    /// Sleep until `until` (or forever), returning early when a signal arrives.
+    fn wait(&mut self, until: Option<Instant>);
+    /// The pending signal, if any, cleared.
+    fn take_signal(&mut self) -> Option<Signal>;
+    /// A termination signal arrived and was not taken yet.
+    fn termination_pending(&self) -> bool;
+}
+
+/// How the daemon ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Every managed prefix is confirmed withdrawn.
+    Clean,
+    /// FRR did not confirm in time, or a second signal cut the teardown short: these
+    /// (vtysh, vrf, prefix) may still be announced (`None`: FRR could not be read).
+    Unconfirmed(Vec<String>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Task {
+    Poll(usize),
+    Sync(usize),
+}
+
+/// What caused a sync, for the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    Startup,
+    Health,
+    Reconcile,
+    Retry,
+}
+
+impl Trigger {
+    fn name(self) -> &'static str {
+        match self {
+            Trigger::Startup => "startup",
+            Trigger::Health => "health",
+            Trigger::Reconcile => "reconcile",
+            Trigger::Retry => "retry",
+        }
+    }
+}
+
+struct CheckRt {
+    spec: Check,
+    /// (service index, position of this check in the service).
+    users: Vec<(usize, usize)>,
+    last: Option<Outcome>,
+}
+
+/// A failure talking to one FRR instance; `kind` decides whether it is logged again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FrrFault {
+    kind: &'static str,
+    detail: String,
+}
+
+struct Instance {
+    vtysh: PathBuf,
+    /// Managed (vrf, prefix) → the services that list it.
+    managed: BTreeMap<(Vrf, IpNetwork), Vec<usize>>,
+    fault: Option<FrrFault>,
+    failures: u32,
+    sync_due: Option<Instant>,
+    trigger: Trigger,
+    missing_logged: BTreeSet<Vrf>,
+}
+
+pub struct Daemon<'a> {
+    config: Config,
+    checks: Vec<CheckRt>,
+    services: Vec<ServiceState>,
+    instances: Vec<Instance>,
+    schedule: Schedule<Task>,
+    prober: &'a mut dyn Prober,
+    runner: &'a mut dyn Runner,
+    system: &'a mut dyn System,
+}
+
+impl<'a> Daemon<'a> {
+    pub fn new(
+        config: Config,
+        prober: &'a mut dyn Prober,
+        runner: &'a mut dyn Runner,
+        system: &'a mut dyn System,
+    ) -> Daemon<'a> {
+        let mut checks: Vec<CheckRt> = Vec::new();
+        let mut services = Vec::new();
+        let mut instances: Vec<Instance> = Vec::new();
+        for (si, svc) in config.services.iter().enumerate() {
+            let names: Vec<String> = svc.checks.iter().map(|c| c.name.clone()).collect();
+            services.push(ServiceState::new(&svc.name, &names, svc.rise, svc.fall));
+            for (pos, c) in svc.checks.iter().enumerate() {
+                // One poll feeds every service that lists the same check.
+                match checks.iter_mut().find(|rt| rt.spec == *c) {
+                    Some(rt) => rt.users.push((si, pos)),
+                    None => checks.push(CheckRt {
+                        spec: c.clone(),
+                        users: vec![(si, pos)],
+                        last: None,
+                    }),
+                }
+            }
+            for p in &svc.prefixes {
+                let idx = match instances.iter().position(|i| i.vtysh == p.vtysh) {
+                    Some(i) => i,
+                    None => {
+                        instances.push(Instance {
+                            vtysh: p.vtysh.clone(),
+                            managed: BTreeMap::new(),
+                            fault: None,
+                            failures: 0,
+                            sync_due: None,
+                            trigger: Trigger::Startup,
+                            missing_logged: BTreeSet::new(),
+                        });
+                        instances.len() - 1
+                    }
+                };
+                instances[idx]
+                    .managed
+                    .entry((p.vrf.clone(), p.network))
+                    .or_default()
+                    .push(si);
+            }
+        }
+        Daemon {
+            config,
+            checks,
+            services,
+            instances,
+            schedule: Schedule::default(),
+            prober,
+            runner,
+            system,
+        }
+    }
+
+    /// Run until SIGTERM/SIGINT, then withdraw everything.
+    pub fn run(&mut self) -> Exit {
+        let now = self.system.now();
+        for (si, svc) in self.config.services.iter().enumerate() {
+            log::info!(
+                service_name = svc.name.as_str(),
+                service_prefixes = self.prefix_list(si).as_str(),
+                service_health_checks = self.check_list(si).as_str(),
+                service_healthy = false;
+                "Starting service \"{}\".", svc.name
+            );
+        }
+        // Polls first: the startup sync then sees the first decisions and adopts or
+        // withdraws what FRR already has in one go.
+        for c in 0..self.checks.len() {
+            self.schedule.push(now, Task::Poll(c));
+        }
+        for i in 0..self.instances.len() {
+            self.request_sync(i, now, Trigger::Startup);
+        }
+        loop {
+            match self.system.take_signal() {
+                Some(sig @ (Signal::Term | Signal::Int)) => return self.shutdown(sig),
+                Some(Signal::Hup) => {
+                    log::warn!(signal = "SIGHUP"; "Received SIGHUP: configuration reload is not supported yet, ignoring it.")
+                }
+                None => {}
+            }
+            let now = self.system.now();
+            if let Some((at, task)) = self.schedule.pop_due(now) {
+                match task {
+                    Task::Poll(c) => self.poll(c, at, now),
+                    Task::Sync(i) => {
+                        if self.instances[i].sync_due == Some(at) {
+                            self.instances[i].sync_due = None;
+                            self.sync(i, now);
+                        }
+                    }
+                }
+                continue;
+            }
+            let next = self.schedule.next_deadline();
+            self.system.wait(next);
+        }
+    }
+
+    fn prefix_list(&self, si: usize) -> String {
+        self.config.services[si]
+            .prefixes
+            .iter()
+            .map(|p| match &p.vrf {
+                Some(v) => format!("{} (vrf {v})", p.canonical()),
+                None => p.canonical(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn check_list(&self, si: usize) -> String {
+        self.config.services[si]
+            .checks
+            .iter()
+            .map(|c| c.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn request_sync(&mut self, i: usize, at: Instant, trigger: Trigger) {
+        let inst = &mut self.instances[i];
+        if inst.sync_due.is_some_and(|due| due <= at) {
+            // An earlier sync is already due; it will see this change too.
+            if trigger == Trigger::Health {
+                inst.trigger = Trigger::Health;
+            }
+            return;
+        }
+        inst.sync_due = Some(at);
+        inst.trigger = trigger;
+        self.schedule.push(at, Task::Sync(i));
+    }
+
+    fn poll(&mut self, c: usize, due: Instant, now: Instant) {
+        let spec = self.checks[c].spec.clone();
+        let outcome = self.prober.poll(&spec, now);
+        log::debug!(
+            name = spec.name.as_str(), url = spec.url.as_str();
+            "Polled Cabourotte health check \"{}\": {}",
+            spec.name,
+            match &outcome { Ok(()) => "success".to_string(), Err(f) => f.to_string() }
+        );
+        self.log_check_change(c, &outcome);
+        let reason = match &outcome {
+            Ok(()) => "success".to_string(),
+            Err(f) => f.to_string(),
+        };
+        let ok = outcome.is_ok();
+        self.checks[c].last = Some(outcome);
+        let users = self.checks[c].users.clone();
+        for (si, pos) in users {
+            if let Some(t) = self.services[si].record(pos, ok, &reason) {
+                self.on_transition(si, &t, now);
+            }
+        }
+        // Keep the cadence; if we fell more than an interval behind, start again from now.
+        let mut next = due + spec.interval;
+        if next <= now {
+            next = now + spec.interval;
+        }
+        self.schedule.push(next, Task::Poll(c));
+    }
+
+    /// One log line per change of a check's state, not per poll.
+    fn log_check_change(&self, c: usize, outcome: &Outcome) {
+        let rt = &self.checks[c];
+        let spec = &rt.spec;
+        let interval = crate::duration::format(spec.interval);
+        match (&rt.last, outcome) {
+            (Some(Err(_)), Ok(())) => log::info!(
+                name = spec.name.as_str(), url = spec.url.as_str();
+                "Cabourotte health check \"{}\" passes again.", spec.name
+            ),
+            (_, Ok(())) => {}
+            (Some(Err(old)), Err(new)) if old.same_kind(new) => {}
+            (_, Err(Failure::NoResult)) => log::error!(
+                name = spec.name.as_str(), url = spec.url.as_str(), interval = interval.as_str(),
+                reason = Failure::NoResult.to_string().as_str();
+                "Cabourotte health check \"{}\" does not exist, returning an unhealthy status.", spec.name
+            ),
+            (_, Err(f)) => log::error!(
+                name = spec.name.as_str(), url = spec.url.as_str(), interval = interval.as_str(),
+                reason = f.to_string().as_str();
+                "Cabourotte health check \"{}\" is failing: {}", spec.name, f
+            ),
+        }
+    }
+
+    fn on_transition(&mut self, si: usize, t: &Transition, now: Instant) {
+        let name = self.services[si].name.clone();
+        let fields = (self.prefix_list(si), self.check_list(si));
+        match t.to {
+            Health::Healthy => log::info!(
+                service_name = name.as_str(), service_prefixes = fields.0.as_str(),
+                service_health_checks = fields.1.as_str(), service_healthy = true,
+                reason = t.reason.as_str();
+                "Service \"{name}\" is now considered healthy, announcing related prefixes."
+            ),
+            Health::Unhealthy => log::info!(
+                service_name = name.as_str(), service_prefixes = fields.0.as_str(),
+                service_health_checks = fields.1.as_str(), service_healthy = false,
+                reason = t.reason.as_str();
+                "Service \"{name}\" is now considered unhealthy, denouncing related prefixes."
+            ),
+            Health::Undecided => {}
+        }
+        for i in 0..self.instances.len() {
+            if self.instances[i]
+                .managed
+                .values()
+                .any(|svcs| svcs.contains(&si))
+            {
+                self.request_sync(i, now, Trigger::Health);
+            }
+        }
+    }
+
+    fn intents(&self, i: usize) -> Intents {
+        self.instances[i]
+            .managed
+            .iter()
+            .map(|(key, svcs)| {
+                let intent = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
+                (key.clone(), intent)
+            })
+            .collect()
+    }
+
+    fn run_vtysh(&mut self, vtysh: &Path, args: &[String]) -> Result<vtysh::Output, FrrFault> {
+        let timeout = self.config.global.vtysh_timeout;
+        let system = &*self.system;
+        let abort = || system.termination_pending();
+        self.runner
+            .run(vtysh, args, timeout, &abort)
+            .map_err(|e| FrrFault {
+                kind: match e {
+                    vtysh::Error::Spawn(..) => "vtysh cannot be run",
+                    vtysh::Error::Timeout(_) => "vtysh timed out",
+                    vtysh::Error::Aborted => "aborted",
+                    vtysh::Error::Io(_) => "temporary file",
+                },
+                detail: e.to_string(),
+            })
+    }
+
+    /// `vtysh -d bgpd -c 'show running-config'`: asking bgpd alone makes "bgpd is down" an
+    /// error instead of a running config with the bgp section silently missing.
+    fn read_running(&mut self, i: usize) -> Result<RunningConfig, FrrFault> {
+        let vtysh = self.instances[i].vtysh.clone();
+        let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = self.run_vtysh(&vtysh, &args)?;
+        if !out.success() {
+            let all = format!("{}\n{}", out.stdout, out.stderr);
+            let kind = if all.contains("failed to connect") || all.contains("is not running") {
+                "bgpd is not reachable"
+            } else {
+                "reading the running config failed"
+            };
+            return Err(FrrFault {
+                kind,
+                detail: out.summary(),
+            });
+        }
+        Ok(frr::parse_running_config(&out.stdout))
+    }
+
+    fn apply(
+        &mut self,
+        i: usize,
+        running: &RunningConfig,
+        changes: &Changes,
+    ) -> Result<(), FrrFault> {
+        let cmds = frr::build_commands(running, changes);
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        let args: Vec<String> = cmds
+            .iter()
+            .flat_map(|c| ["-c".to_string(), c.clone()])
+            .collect();
+        let vtysh = self.instances[i].vtysh.clone();
+        let out = self.run_vtysh(&vtysh, &args)?;
+        if out.success() {
+            return Ok(());
+        }
+        let kind = if out.stdout.contains(frr::NOT_CONFIGURED) {
+            // vtysh stops at the failing `no network`: the rest was not applied. The next
+            // read shows what FRR really has.
+            "a prefix to withdraw was already gone"
+        } else if out.stderr.contains("is not running") || out.stderr.contains("failed to connect")
+        {
+            "bgpd is not reachable"
+        } else {
+            "FRR rejected the change"
+        };
+        Err(FrrFault {
+            kind,
+            detail: format!(
+                "{} (commands: {})",
+                out.summary(),
+                vtysh::shell_words(&args)
+            ),
+        })
+    }
+
+    fn sync(&mut self, i: usize, now: Instant) {
+        let trigger = std::mem::replace(&mut self.instances[i].trigger, Trigger::Reconcile);
+        let running = match self.read_running(i) {
+            Ok(r) => r,
+            Err(f) => return self.fault(i, f, now),
+        };
+        let intents = self.intents(i);
+        let plan = reconcile::plan(&intents, &running);
+        self.report_missing(i, &plan.missing_instances, &intents);
+        if !plan.changes.is_empty() {
+            if trigger == Trigger::Reconcile {
+                log::warn!(
+                    vtysh = self.instances[i].vtysh.display().to_string().as_str(),
+                    missing = list(&plan.changes.announce).as_str(),
+                    unexpected = list(&plan.changes.withdraw).as_str();
+                    "FRR's running config drifted from what health says; repairing it."
+                );
+            }
+            if let Err(f) = self.apply(i, &running, &plan.changes) {
+                return self.fault(i, f, now);
+            }
+            self.audit(i, &plan.changes, trigger);
+        }
+        self.recovered(i, now);
+    }
+
+    fn audit(&self, i: usize, changes: &Changes, trigger: Trigger) {
+        let inst = &self.instances[i];
+        let lines = changes
+            .withdraw
+            .iter()
+            .map(|k| (k, false))
+            .chain(changes.announce.iter().map(|k| (k, true)));
+        for (key, announced) in lines {
+            let Some(svcs) = inst.managed.get(key) else {
+                continue;
+            };
+            let names = svcs
+                .iter()
+                .map(|&s| self.services[s].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let reason = svcs
+                .iter()
+                .map(|&s| &self.services[s])
+                .find(|s| (s.health == Health::Healthy) != announced)
+                .or_else(|| svcs.first().map(|&s| &self.services[s]))
+                .map(|s| s.reason())
+                .unwrap_or_default();
+            let prefix = canonical(&key.1);
+            let (verb, old, new) = if announced {
+                ("Announced", "withdrawn", "announced")
+            } else {
+                ("Withdrew", "announced", "withdrawn")
+            };
+            log::info!(
+                service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
+                old = old, new = new, trigger = trigger.name(), reason = reason.as_str();
+                "{verb} prefix {prefix} (vrf {}) for service \"{names}\".", vrf_label(&key.0)
+            );
+        }
+    }
+
+    fn report_missing(&mut self, i: usize, missing: &BTreeSet<Vrf>, intents: &Intents) {
+        let inst = &mut self.instances[i];
+        for vrf in missing.difference(&inst.missing_logged) {
+            let waiting: Vec<String> = intents
+                .iter()
+                .filter(|((v, _), it)| v == vrf && **it == Intent::Announce)
+                .map(|((_, n), _)| canonical(n))
+                .collect();
+            log::error!(
+                vtysh = inst.vtysh.display().to_string().as_str(), vrf = vrf_label(vrf),
+                prefixes = waiting.join(", ").as_str();
+                "FRR has no BGP instance for VRF \"{}\": not announcing {} (anycastd never creates one; configure `router bgp <ASN>{}` in FRR). Retrying.",
+                vrf_label(vrf),
+                waiting.join(", "),
+                vrf.as_ref().map(|v| format!(" vrf {v}")).unwrap_or_default()
+            );
+        }
+        for vrf in inst.missing_logged.difference(missing) {
+            log::info!(vrf = vrf_label(vrf); "VRF \"{}\" no longer waits for a BGP instance.", vrf_label(vrf));
+        }
+        inst.missing_logged = missing.clone();
+    }
+
+    fn fault(&mut self, i: usize, f: FrrFault, now: Instant) {
+        let inst = &mut self.instances[i];
+        inst.failures = inst.failures.saturating_add(1);
+        let benign = f.kind == "a prefix to withdraw was already gone";
+        let delay = if benign && inst.failures <= 1 {
+            Duration::ZERO
+        } else {
+            let exp = inst.failures.saturating_sub(1).min(16);
+            (BACKOFF_MIN * 2u32.saturating_pow(exp)).min(BACKOFF_MAX)
+        };
+        if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
+            log::error!(
+                vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str(),
+                retry_in = crate::duration::format(delay).as_str();
+                "FRR via {}: {}; retrying, with back-off.", inst.vtysh.display(), f.kind
+            );
+        }
+        inst.fault = Some(f);
+        self.request_sync(i, now + delay, Trigger::Retry);
+    }
+
+    fn recovered(&mut self, i: usize, now: Instant) {
+        let inst = &mut self.instances[i];
+        if let Some(old) = inst.fault.take() {
+            log::info!(
+                vtysh = inst.vtysh.display().to_string().as_str(), was = old.kind;
+                "FRR via {} works again; its state is reconciled.", inst.vtysh.display()
+            );
+        }
+        inst.failures = 0;
+        let next = now + self.config.global.reconcile_interval;
+        self.request_sync(i, next, Trigger::Reconcile);
+    }
+
+    /// Withdraw every managed prefix FRR has, confirm by reading back, retry until the
+    /// deadline. A second termination signal stops at once.
+    fn shutdown(&mut self, sig: Signal) -> Exit {
+        log::info!("Received {}, terminating.", sig.name());
+        self.schedule.clear();
+        let deadline = self.system.now() + self.config.global.shutdown_timeout;
+        let n = self.instances.len();
+        let mut left: Vec<Option<BTreeSet<(Vrf, IpNetwork)>>> = vec![None; n];
+        let mut done = vec![false; n];
+        let mut aborted = false;
+        'retry: loop {
+            for i in 0..n {
+                if done[i] {
+                    continue;
+                }
+                if self.system.termination_pending() {
+                    aborted = true;
+                    break 'retry;
+                }
+                match self.withdraw_instance(i) {
+                    Ok(()) => done[i] = true,
+                    Err(remaining) => left[i] = remaining,
+                }
+            }
+            if done.iter().all(|d| *d) || self.system.now() >= deadline {
+                break;
+            }
+            let pause = (self.system.now() + SHUTDOWN_RETRY).min(deadline);
+            self.system.wait(Some(pause));
+        }
+        for svc in &self.config.services {
+            log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
+        }
+        if done.iter().all(|d| *d) {
+            return Exit::Clean;
+        }
+        let mut remaining = Vec::new();
+        for i in (0..n).filter(|&i| !done[i]) {
+            let inst = &self.instances[i];
+            match &left[i] {
+                Some(set) => remaining.extend(set.iter().map(|(v, p)| {
+                    format!(
+                        "{} vrf {} {}",
+                        inst.vtysh.display(),
+                        vrf_label(v),
+                        canonical(p)
+                    )
+                })),
+                None => remaining.extend(inst.managed.keys().map(|(v, p)| {
+                    format!(
+                        "{} vrf {} {} (unknown: FRR could not be read)",
+                        inst.vtysh.display(),
+                        vrf_label(v),
+                        canonical(p)
+                    )
+                })),
+            }
+        }
+        let why = if aborted {
+            "a second signal cut the withdrawal short"
+        } else {
+            "FRR did not confirm the withdrawal in time"
+        };
+        log::error!(
+            remaining = remaining.join("; ").as_str();
+            "Exiting with prefixes possibly still announced: {why}. Run `anycastd withdraw` or check FRR."
+        );
+        Exit::Unconfirmed(remaining)
+    }
+
+    /// One withdraw attempt on one instance. Ok when FRR confirms none of ours is left;
+    /// otherwise what is left (`None` when FRR could not be read).
+    fn withdraw_instance(&mut self, i: usize) -> Result<(), Option<BTreeSet<(Vrf, IpNetwork)>>> {
+        let running = match self.read_running(i) {
+            Ok(r) => r,
+            Err(f) => {
+                log::error!(reason = f.detail.as_str(); "Shutdown: cannot read FRR via {}: {}", self.instances[i].vtysh.display(), f.kind);
+                return Err(None);
+            }
+        };
+        let changes = reconcile::withdraw_all(self.instances[i].managed.keys(), &running);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Err(f) = self.apply(i, &running, &changes) {
+            log::error!(reason = f.detail.as_str(); "Shutdown: withdrawing through {} failed: {}", self.instances[i].vtysh.display(), f.kind);
+        }
+        match self.read_running(i) {
+            Ok(after) => {
+                let left = reconcile::withdraw_all(self.instances[i].managed.keys(), &after);
+                let gone = Changes {
+                    announce: BTreeSet::new(),
+                    withdraw: changes
+                        .withdraw
+                        .difference(&left.withdraw)
+                        .cloned()
+                        .collect(),
+                };
+                self.audit_shutdown(i, &gone);
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Some(left.withdraw))
+                }
+            }
+            Err(_) => Err(Some(changes.withdraw)),
+        }
+    }
+
+    fn audit_shutdown(&self, i: usize, gone: &Changes) {
+        for (vrf, net) in &gone.withdraw {
+            let prefix = canonical(net);
+            log::info!(
+                prefix = prefix.as_str(), vrf = vrf_label(vrf), old = "announced", new = "withdrawn", trigger = "shutdown";
+                "Withdrew prefix {prefix} (vrf {}) on shutdown via {}.", vrf_label(vrf), self.instances[i].vtysh.display()
+            );
+        }
+    }
+
+    /// For tests and status: each service's health.
+    pub fn health(&self) -> Vec<(String, Health)> {
+        self.services
+            .iter()
+            .map(|s| (s.name.clone(), s.health))
+            .collect()
+    }
+}
+
+fn list(set: &BTreeSet<(Vrf, IpNetwork)>) -> String {
+    set.iter()
+        .map(|(v, n)| match v {
+            Some(v) => format!("{} (vrf {v})", canonical(n)),
+            None => canonical(n),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

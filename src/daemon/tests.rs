@@ -1,0 +1,648 @@
+//! The whole loop against a fake clock, fake Cabourotte and a fake FRR that keeps a
+//! running config in memory and answers like vtysh does (exit codes and messages as
+//! pinned against real FRR in the integration tests).
+
+use super::*;
+use crate::config;
+use crate::vtysh::{Error as VError, Output};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Fake clock and signals: `wait` jumps to the deadline, or to the next scripted signal.
+struct FakeSystem {
+    t0: Instant,
+    now: Instant,
+    signals: Vec<(Duration, Signal)>,
+    pending: Option<Signal>,
+    /// Stop the test if the loop ever waits forever.
+    limit: Duration,
+}
+
+impl FakeSystem {
+    fn new(signals: Vec<(Duration, Signal)>) -> FakeSystem {
+        let t0 = Instant::now();
+        FakeSystem {
+            t0,
+            now: t0,
+            signals,
+            pending: None,
+            limit: secs(3600),
+        }
+    }
+}
+
+impl System for FakeSystem {
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn wait(&mut self, until: Option<Instant>) {
+        let until = until.unwrap_or(self.t0 + self.limit);
+        if let Some(&(at, sig)) = self.signals.first() {
+            if self.t0 + at <= until {
+                self.now = self.now.max(self.t0 + at);
+                self.pending = Some(sig);
+                self.signals.remove(0);
+                return;
+            }
+        }
+        assert!(
+            until <= self.t0 + self.limit,
+            "the loop waited past the test's limit"
+        );
+        self.now = self.now.max(until);
+    }
+    fn take_signal(&mut self) -> Option<Signal> {
+        self.pending.take()
+    }
+    fn termination_pending(&self) -> bool {
+        matches!(self.pending, Some(Signal::Term | Signal::Int))
+    }
+}
+
+type Script = Box<dyn FnMut(&str, Duration) -> Outcome>;
+
+struct FakeProber {
+    t0: Instant,
+    script: Script,
+    polls: Rc<RefCell<HashMap<String, u32>>>,
+}
+
+impl Prober for FakeProber {
+    fn poll(&mut self, check: &Check, now: Instant) -> Outcome {
+        *self
+            .polls
+            .borrow_mut()
+            .entry(check.name.clone())
+            .or_default() += 1;
+        (self.script)(&check.name, now - self.t0)
+    }
+}
+
+#[derive(Default)]
+struct FrrState {
+    instances: BTreeMap<Vrf, (String, BTreeSet<IpNetwork>)>,
+    down: bool,
+    hang: bool,
+    /// Every call: its -c commands.
+    calls: Vec<Vec<String>>,
+}
+
+impl FrrState {
+    fn render(&self) -> String {
+        let mut s = String::from(
+            "Building configuration...\n\nCurrent configuration:\n!\nfrr version 8.4.4\n!\n",
+        );
+        for (vrf, (asn, nets)) in &self.instances {
+            s += &frr::router_line(asn, vrf);
+            s += "\n";
+            for afi in ["ipv4", "ipv6"] {
+                let lines: Vec<_> = nets.iter().filter(|n| frr::afi(n) == afi).collect();
+                if !lines.is_empty() {
+                    s += &format!(" address-family {afi} unicast\n");
+                    for n in lines {
+                        s += &format!("  network {}\n", canonical(n));
+                    }
+                    s += " exit-address-family\n";
+                }
+            }
+            s += "exit\n!\n";
+        }
+        s + "end\n"
+    }
+
+    fn has(&self, vrf: Option<&str>, p: &str) -> bool {
+        let net: IpNetwork = p.parse().unwrap();
+        self.instances
+            .get(&vrf.map(String::from))
+            .is_some_and(|(_, n)| n.contains(&net))
+    }
+
+    fn config_calls(&self) -> usize {
+        self.calls
+            .iter()
+            .filter(|c| c.first().map(String::as_str) == Some("configure terminal"))
+            .count()
+    }
+
+    /// Interpret vtysh -c commands like FRR 8.4 does (stop at the first error).
+    fn exec(&mut self, cmds: &[String]) -> Output {
+        let ok = |stdout: String| Output {
+            code: Some(0),
+            stdout,
+            stderr: String::new(),
+            elapsed: Duration::ZERO,
+        };
+        let fail = |stdout: &str| Output {
+            code: Some(1),
+            stdout: stdout.to_string(),
+            stderr: String::new(),
+            elapsed: Duration::ZERO,
+        };
+        if cmds == ["show running-config"] {
+            return ok(self.render());
+        }
+        let mut ctx: Option<Vrf> = None;
+        for c in cmds {
+            let w: Vec<&str> = c.split_whitespace().collect();
+            match w.as_slice() {
+                ["configure", "terminal"]
+                | ["address-family", _, "unicast"]
+                | ["exit-address-family"]
+                | ["end"] => {}
+                ["exit"] => ctx = None,
+                ["router", "bgp", asn, rest @ ..] => {
+                    let vrf = match rest {
+                        ["vrf", v] => Some(v.to_string()),
+                        _ => None,
+                    };
+                    let entry = self
+                        .instances
+                        .entry(vrf.clone())
+                        .or_insert_with(|| (asn.to_string(), BTreeSet::new()));
+                    if entry.0 != *asn {
+                        return fail(&format!("BGP is already running; AS is {}", entry.0));
+                    }
+                    ctx = Some(vrf);
+                }
+                ["network", p] => {
+                    let net: IpNetwork = p.parse().unwrap();
+                    self.instances
+                        .get_mut(ctx.as_ref().unwrap())
+                        .unwrap()
+                        .1
+                        .insert(net);
+                }
+                ["no", "network", p] => {
+                    let net: IpNetwork = p.parse().unwrap();
+                    if !self
+                        .instances
+                        .get_mut(ctx.as_ref().unwrap())
+                        .unwrap()
+                        .1
+                        .remove(&net)
+                    {
+                        return fail("% Can't find static route specified\n");
+                    }
+                }
+                _ => return fail(&format!("% Unknown command: {c}")),
+            }
+        }
+        ok(String::new())
+    }
+}
+
+struct FakeFrr(Rc<RefCell<FrrState>>);
+
+impl Runner for FakeFrr {
+    fn run(
+        &mut self,
+        _: &Path,
+        args: &[String],
+        timeout: Duration,
+        _: &dyn Fn() -> bool,
+    ) -> Result<Output, VError> {
+        let mut st = self.0.borrow_mut();
+        let cmds: Vec<String> = args
+            .chunks(2)
+            .filter(|p| p[0] == "-c")
+            .map(|p| p[1].clone())
+            .collect();
+        st.calls.push(cmds.clone());
+        if st.hang {
+            return Err(VError::Timeout(timeout));
+        }
+        if st.down {
+            return Ok(Output {
+                code: Some(1),
+                stdout: String::new(),
+                stderr: "Exiting: failed to connect to any daemons.\n".into(),
+                elapsed: Duration::ZERO,
+            });
+        }
+        Ok(st.exec(&cmds))
+    }
+}
+
+const CONFIG: &str = r#"
+[global]
+reconcile_interval = 5
+shutdown_timeout = 3
+[services.dns]
+prefixes.frrouting = ["203.0.113.53", "2001:db8:53::53"]
+checks.cabourotte = [{ name = "dns", interval = 1 }]
+[services.ntp]
+prefixes.frrouting = ["203.0.113.123", { prefix = "198.18.0.123", vrf = "blue" }]
+checks.cabourotte = [{ name = "ntp", interval = 1 }]
+"#;
+
+struct Run {
+    exit: Exit,
+    frr: Rc<RefCell<FrrState>>,
+    polls: Rc<RefCell<HashMap<String, u32>>>,
+    health: Vec<(String, Health)>,
+}
+
+fn frr_with(default: &[&str], blue: Option<&[&str]>) -> FrrState {
+    let mut st = FrrState::default();
+    st.instances.insert(
+        None,
+        (
+            "65536".into(),
+            default.iter().map(|p| p.parse().unwrap()).collect(),
+        ),
+    );
+    if let Some(b) = blue {
+        st.instances.insert(
+            Some("blue".into()),
+            (
+                "65537".into(),
+                b.iter().map(|p| p.parse().unwrap()).collect(),
+            ),
+        );
+    }
+    st
+}
+
+/// Run the daemon on `config` until the scripted SIGTERM; `hook` may change FRR at each poll.
+fn run(
+    config: &str,
+    frr: FrrState,
+    signals: Vec<(Duration, Signal)>,
+    mut script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
+) -> Run {
+    let cfg = config::parse(config, Path::new("test.toml")).unwrap();
+    let frr = Rc::new(RefCell::new(frr));
+    let polls = Rc::new(RefCell::new(HashMap::new()));
+    let mut system = FakeSystem::new(signals);
+    let f2 = Rc::clone(&frr);
+    let mut prober = FakeProber {
+        t0: system.t0,
+        script: Box::new(move |name, t| script(name, t, &mut f2.borrow_mut())),
+        polls: Rc::clone(&polls),
+    };
+    let mut runner = FakeFrr(Rc::clone(&frr));
+    let mut d = Daemon::new(cfg, &mut prober, &mut runner, &mut system);
+    let exit = d.run();
+    let health = d.health();
+    Run {
+        exit,
+        frr,
+        polls,
+        health,
+    }
+}
+
+fn term_at(s: u64) -> Vec<(Duration, Signal)> {
+    vec![(secs(s), Signal::Term)]
+}
+
+#[test]
+fn healthy_services_are_announced_in_one_vtysh_process_and_withdrawn_on_sigterm() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s2 = Rc::clone(&seen);
+    let r = run(
+        CONFIG,
+        frr_with(&["10.0.0.0/8"], Some(&[])),
+        term_at(10),
+        move |_, t, frr| {
+            if t == secs(5) {
+                s2.borrow_mut().push((
+                    frr.has(None, "203.0.113.53/32"),
+                    frr.has(None, "2001:db8:53::53/128"),
+                    frr.has(Some("blue"), "198.18.0.123/32"),
+                ));
+            }
+            Ok(())
+        },
+    );
+    assert_eq!(seen.borrow()[0], (true, true, true));
+    assert_eq!(r.exit, Exit::Clean);
+    let st = r.frr.borrow();
+    // announced with one process, withdrawn with one process
+    assert_eq!(st.config_calls(), 2, "{:?}", st.calls);
+    assert!(
+        st.calls
+            .iter()
+            .any(|c| c.contains(&"router bgp 65537 vrf blue".to_string()))
+    );
+    assert!(!st.has(None, "203.0.113.53/32"));
+    assert!(!st.has(Some("blue"), "198.18.0.123/32"));
+    // never touches what it does not manage
+    assert!(st.has(None, "10.0.0.0/8"));
+    assert_eq!(
+        r.health,
+        [
+            ("dns".to_string(), Health::Healthy),
+            ("ntp".to_string(), Health::Healthy)
+        ]
+    );
+}
+
+#[test]
+fn a_failing_check_withdraws_only_its_service_and_recovery_announces_again() {
+    let states = Rc::new(RefCell::new(Vec::new()));
+    let s2 = Rc::clone(&states);
+    let r = run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(30),
+        move |name, t, frr| {
+            if name == "dns" {
+                s2.borrow_mut().push((
+                    t.as_secs(),
+                    frr.has(None, "203.0.113.53/32"),
+                    frr.has(None, "203.0.113.123/32"),
+                ));
+            }
+            if name == "dns" && (10..20).contains(&t.as_secs()) {
+                Err(Failure::Failed("connection refused".into()))
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let states = states.borrow();
+    let at = |s: u64| states.iter().find(|x| x.0 == s).copied().unwrap();
+    assert_eq!(at(5), (5, true, true));
+    assert_eq!(
+        at(11),
+        (11, false, true),
+        "withdrawn right after the first failure"
+    );
+    assert_eq!(at(21), (21, true, true), "announced again after recovery");
+    assert_eq!(r.exit, Exit::Clean);
+    // one poll per second per check: no storm
+    let polls = r.polls.borrow();
+    assert!((29..=32).contains(&polls["dns"]), "{polls:?}");
+}
+
+#[test]
+fn startup_adopts_a_healthy_prefix_without_a_flap_and_withdraws_a_stale_one() {
+    let r = run(
+        CONFIG,
+        frr_with(
+            &["203.0.113.53/32", "2001:db8:53::53/128", "203.0.113.123/32"],
+            Some(&[]),
+        ),
+        term_at(3),
+        |name, _, _| {
+            if name == "ntp" {
+                Err(Failure::Stale(secs(300)))
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let st = r.frr.borrow();
+    let first_config = st
+        .calls
+        .iter()
+        .find(|c| c.first().map(String::as_str) == Some("configure terminal"))
+        .unwrap();
+    assert!(
+        first_config.contains(&"no network 203.0.113.123/32".to_string()),
+        "{first_config:?}"
+    );
+    assert!(
+        !first_config.iter().any(|c| c.contains("203.0.113.53")),
+        "no flap of the adopted prefix: {first_config:?}"
+    );
+    assert!(
+        !first_config.iter().any(|c| c.starts_with("network")),
+        "{first_config:?}"
+    );
+}
+
+#[test]
+fn nothing_is_decided_before_every_check_reported() {
+    // ntp never answers before SIGTERM: its prefix present at start stays untouched until shutdown.
+    let r = run(
+        CONFIG,
+        frr_with(&["203.0.113.123/32"], Some(&[])),
+        term_at(4),
+        |name, _, frr| {
+            assert!(name != "ntp" || frr.has(None, "203.0.113.123/32"));
+            Ok(())
+        },
+    );
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+#[test]
+fn a_vrf_without_bgp_instance_is_never_created() {
+    let announced = Rc::new(RefCell::new(false));
+    let a2 = Rc::clone(&announced);
+    let r = run(
+        CONFIG,
+        frr_with(&[], None),
+        term_at(12),
+        move |_, t, frr| {
+            if t == secs(6) {
+                // the other prefixes of the same service are announced regardless
+                *a2.borrow_mut() = frr.has(None, "203.0.113.123/32");
+            }
+            Ok(())
+        },
+    );
+    assert!(*announced.borrow());
+    let st = r.frr.borrow();
+    assert!(
+        !st.instances.contains_key(&Some("blue".to_string())),
+        "instance created"
+    );
+    assert!(st.calls.iter().flatten().all(|c| !c.contains("vrf blue")));
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+#[test]
+fn frr_down_is_survived_and_state_restored_when_it_returns() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let r = run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(60),
+        move |name, t, frr| {
+            if name == "dns" {
+                if t == secs(5) {
+                    // bgpd restarts: runtime network lines are lost, and it is down a while
+                    frr.instances.values_mut().for_each(|(_, n)| n.clear());
+                    frr.down = true;
+                }
+                if t == secs(30) {
+                    frr.down = false;
+                }
+                l2.borrow_mut().push((
+                    t.as_secs(),
+                    frr.calls.len(),
+                    frr.has(None, "203.0.113.53/32"),
+                ));
+            }
+            Ok(())
+        },
+    );
+    let log = log.borrow();
+    let calls_at = |s: u64| log.iter().find(|x| x.0 == s).unwrap().1;
+    // back-off: far fewer than one call per second while down
+    assert!(calls_at(29) - calls_at(6) <= 8, "{:?}", *log);
+    // restored within the back-off bound after bgpd is back
+    let back = log
+        .iter()
+        .find(|x| x.0 > 30 && x.2)
+        .expect("never restored");
+    assert!(back.0 <= 30 + 17, "restored only at {}", back.0);
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+#[test]
+fn drift_is_repaired_at_the_next_reconcile() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(30),
+        move |name, t, frr| {
+            if name == "dns" {
+                if t == secs(10) {
+                    // removed by hand
+                    frr.instances
+                        .get_mut(&None)
+                        .unwrap()
+                        .1
+                        .remove(&"203.0.113.53/32".parse().unwrap());
+                }
+                l2.borrow_mut()
+                    .push((t.as_secs(), frr.has(None, "203.0.113.53/32")));
+            }
+            Ok(())
+        },
+    );
+    let log = log.borrow();
+    let back = log
+        .iter()
+        .find(|x| x.0 > 10 && x.1)
+        .expect("never repaired");
+    assert!(back.0 <= 10 + 6, "repaired at {}", back.0);
+}
+
+#[test]
+fn a_withdraw_racing_a_manual_removal_converges() {
+    // The prefix vanishes between our read and our write: vtysh says "Can't find static
+    // route specified" and stops; the next read shows the truth.
+    let r = run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(20),
+        |name, t, frr| {
+            if name == "dns" && t == secs(8) {
+                frr.instances
+                    .get_mut(&None)
+                    .unwrap()
+                    .1
+                    .remove(&"2001:db8:53::53/128".parse().unwrap());
+            }
+            if name == "dns" && t >= secs(8) {
+                Err(Failure::NoResult)
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let st = r.frr.borrow();
+    assert!(!st.has(None, "203.0.113.53/32"));
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+#[test]
+fn shutdown_with_frr_down_reports_what_may_remain() {
+    let r = run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(10),
+        |_, t, frr| {
+            if t == secs(8) {
+                frr.down = true;
+            }
+            Ok(())
+        },
+    );
+    match r.exit {
+        Exit::Unconfirmed(left) => {
+            assert!(
+                left.iter().any(|l| l.contains("203.0.113.53/32")),
+                "{left:?}"
+            );
+        }
+        Exit::Clean => panic!("FRR was down, yet shutdown claimed success"),
+    }
+}
+
+#[test]
+fn vtysh_hanging_is_a_fault_not_a_stall() {
+    let r = run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(20),
+        |_, t, frr| {
+            frr.hang = (3..12).contains(&t.as_secs());
+            Ok(())
+        },
+    );
+    assert_eq!(r.exit, Exit::Clean);
+    assert!(!r.frr.borrow().has(None, "203.0.113.53/32"));
+}
+
+#[test]
+fn a_prefix_shared_by_two_services_needs_both() {
+    let cfg = r#"
+[services.a]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "a", interval = 1 }]
+[services.b]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "b", interval = 1 }]
+"#;
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    run(
+        cfg,
+        frr_with(&[], None),
+        term_at(20),
+        move |name, t, frr| {
+            if name == "a" {
+                l2.borrow_mut()
+                    .push((t.as_secs(), frr.has(None, "203.0.113.1/32")));
+            }
+            if name == "b" && t >= secs(10) {
+                Err(Failure::Failed("down".into()))
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let log = log.borrow();
+    assert!(log.iter().any(|x| x.0 < 10 && x.1));
+    assert!(log.iter().filter(|x| x.0 > 11).all(|x| !x.1), "{log:?}");
+}
+
+#[test]
+fn one_poll_feeds_every_service_that_lists_the_check() {
+    let cfg = r#"
+[services.a]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "shared", interval = 1 }]
+[services.b]
+prefixes.frrouting = ["203.0.113.2"]
+checks.cabourotte = [{ name = "shared", interval = 1 }]
+"#;
+    let r = run(cfg, frr_with(&[], None), term_at(10), |_, _, _| Ok(()));
+    let polls = r.polls.borrow();
+    assert!((10..=12).contains(&polls["shared"]), "{polls:?}");
+    assert!(r.health.iter().all(|(_, h)| *h == Health::Healthy));
+}

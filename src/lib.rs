@@ -1,0 +1,137 @@
+//! anycastd: announce anycast service prefixes through FRR exactly while the services
+//! behind them are healthy.
+//!
+//! `main` calls [`main`] here; the modules are public so that tests reach the pure core.
+#![forbid(unsafe_code)]
+
+pub mod cabourotte;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod duration;
+pub mod frr;
+pub mod logging;
+pub mod reconcile;
+pub mod schedule;
+pub mod service;
+pub mod signals;
+pub mod summary;
+pub mod vtysh;
+
+use std::ffi::OsString;
+use std::io::IsTerminal;
+use std::time::Instant;
+
+/// Exit codes: BSD sysexits, as the Python anycastd.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const USAGE: u8 = 2;
+    pub const DATAERR: u8 = 65;
+    pub const NOINPUT: u8 = 66;
+    /// Stopped, but FRR did not confirm that every prefix was withdrawn.
+    pub const UNAVAILABLE: u8 = 69;
+    pub const SOFTWARE: u8 = 70;
+    pub const IOERR: u8 = 74;
+}
+
+pub fn main(args: Vec<OsString>) -> u8 {
+    let command = match cli::parse(args, &cli::ProcessEnv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("anycastd: {}\nTry 'anycastd --help'.", e.0);
+            return exit::USAGE;
+        }
+    };
+    match command {
+        cli::Command::Help => {
+            println!("{}", cli::USAGE);
+            exit::OK
+        }
+        cli::Command::Version => {
+            println!("anycastd {}", env!("CARGO_PKG_VERSION"));
+            exit::OK
+        }
+        cli::Command::Check(o) => match load(&o) {
+            Ok(c) => {
+                print!("{}", summary::describe(&c));
+                exit::OK
+            }
+            Err(code) => code,
+        },
+        cli::Command::Run(o) => run(&o),
+    }
+}
+
+fn absolute(o: &cli::Options) -> std::path::PathBuf {
+    std::path::absolute(&o.config).unwrap_or_else(|_| o.config.clone())
+}
+
+fn load(o: &cli::Options) -> Result<config::Config, u8> {
+    config::load(&absolute(o)).map_err(|e| {
+        eprintln!("anycastd: invalid configuration: {e}");
+        match e.kind {
+            config::ErrorKind::NoInput => exit::NOINPUT,
+            config::ErrorKind::Io => exit::IOERR,
+            config::ErrorKind::Invalid => exit::DATAERR,
+        }
+    })
+}
+
+fn run(o: &cli::Options) -> u8 {
+    let tty = std::io::stdout().is_terminal();
+    let format = o.log_format.unwrap_or(if tty {
+        logging::Format::Human
+    } else {
+        logging::Format::Json
+    });
+    logging::init(o.log_level, format, tty && !o.no_color);
+    let path = absolute(o);
+    log::info!(config_path = path.display().to_string().as_str(); "Reading configuration from {}.", path.display());
+    let config = match load(o) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let mut signals = match signals::Signals::install() {
+        Ok(s) => s,
+        Err(e) => {
+            log::error!("Cannot install signal handlers: {e}");
+            return exit::SOFTWARE;
+        }
+    };
+    let mut prober = cabourotte::Client::new(
+        &config
+            .services
+            .iter()
+            .flat_map(|s| s.checks.iter().cloned())
+            .collect::<Vec<_>>(),
+    );
+    let mut runner = vtysh::Process;
+    let mut system = RealSystem {
+        signals: &mut signals,
+    };
+    let mut daemon = daemon::Daemon::new(config, &mut prober, &mut runner, &mut system);
+    match daemon.run() {
+        daemon::Exit::Clean => exit::OK,
+        daemon::Exit::Unconfirmed(_) => exit::UNAVAILABLE,
+    }
+}
+
+/// The real clock and signals.
+struct RealSystem<'a> {
+    signals: &'a mut signals::Signals,
+}
+
+impl daemon::System for RealSystem<'_> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    fn wait(&mut self, until: Option<Instant>) {
+        self.signals.wait(until);
+    }
+    fn take_signal(&mut self) -> Option<signals::Signal> {
+        self.signals.take()
+    }
+    fn termination_pending(&self) -> bool {
+        self.signals.termination_pending()
+    }
+}

@@ -1,0 +1,181 @@
+//! Routing intent: what should be announced, compared with what FRR has, gives a plan.
+//!
+//! Level-triggered: the plan is computed from the whole desired state and the whole
+//! running config every time, so a lost `network` line (bgpd restarted) or one added by
+//! hand comes out as a difference like any other. Only prefixes the configuration manages
+//! appear in `intents`, so nothing else in FRR is ever touched. Pure.
+
+use crate::frr::{Changes, RunningConfig, Vrf};
+use crate::service::Health;
+use ipnetwork::IpNetwork;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Announce,
+    Withdraw,
+    /// Not decided yet: leave FRR as it is (adopt what is there).
+    Keep,
+}
+
+/// A prefix listed by several services is announced only while every one of them is
+/// healthy; one unhealthy service withdraws it; otherwise it waits for the undecided.
+pub fn intent(healths: impl IntoIterator<Item = Health>) -> Intent {
+    let mut undecided = false;
+    for h in healths {
+        match h {
+            Health::Unhealthy => return Intent::Withdraw,
+            Health::Undecided => undecided = true,
+            Health::Healthy => {}
+        }
+    }
+    if undecided {
+        Intent::Keep
+    } else {
+        Intent::Announce
+    }
+}
+
+pub type Intents = BTreeMap<(Vrf, IpNetwork), Intent>;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub changes: Changes,
+    /// VRFs (None: the default one) that have no BGP instance in FRR although prefixes
+    /// should be announced there. Never created by us.
+    pub missing_instances: BTreeSet<Vrf>,
+}
+
+pub fn plan(intents: &Intents, running: &RunningConfig) -> Plan {
+    let mut p = Plan::default();
+    for ((vrf, net), intent) in intents {
+        let present = running.has(vrf, net);
+        match intent {
+            Intent::Announce if !running.instances.contains_key(vrf) => {
+                p.missing_instances.insert(vrf.clone());
+            }
+            Intent::Announce if !present => {
+                p.changes.announce.insert((vrf.clone(), *net));
+            }
+            Intent::Withdraw if present => {
+                p.changes.withdraw.insert((vrf.clone(), *net));
+            }
+            _ => {}
+        }
+    }
+    p
+}
+
+/// Shutdown: withdraw every managed prefix that FRR has, whatever the health.
+pub fn withdraw_all<'a>(
+    managed: impl IntoIterator<Item = &'a (Vrf, IpNetwork)>,
+    running: &RunningConfig,
+) -> Changes {
+    let mut c = Changes::default();
+    for (vrf, net) in managed {
+        if running.has(vrf, net) {
+            c.withdraw.insert((vrf.clone(), *net));
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frr::{BgpInstance, parse_running_config};
+
+    fn net(s: &str) -> IpNetwork {
+        s.parse().unwrap()
+    }
+
+    fn running(default: &[&str], vrfs: &[(&str, &[&str])]) -> RunningConfig {
+        let mut rc = RunningConfig::default();
+        rc.instances.insert(
+            None,
+            BgpInstance {
+                asn: "65536".into(),
+                networks: default.iter().map(|s| net(s)).collect(),
+            },
+        );
+        for (v, nets) in vrfs {
+            rc.instances.insert(
+                Some(v.to_string()),
+                BgpInstance {
+                    asn: "65537".into(),
+                    networks: nets.iter().map(|s| net(s)).collect(),
+                },
+            );
+        }
+        rc
+    }
+
+    #[test]
+    fn shared_prefixes_need_every_service_healthy() {
+        use Health::*;
+        assert_eq!(intent([Healthy, Healthy]), Intent::Announce);
+        assert_eq!(intent([Healthy, Unhealthy]), Intent::Withdraw);
+        assert_eq!(intent([Undecided, Unhealthy]), Intent::Withdraw);
+        assert_eq!(intent([Healthy, Undecided]), Intent::Keep);
+        assert_eq!(intent([Undecided]), Intent::Keep);
+    }
+
+    #[test]
+    fn differences_only() {
+        let rc = running(
+            &["203.0.113.1/32", "203.0.113.2/32", "10.0.0.0/8"],
+            &[("blue", &[])],
+        );
+        let mut i = Intents::new();
+        i.insert((None, net("203.0.113.1/32")), Intent::Announce); // present: nothing
+        i.insert((None, net("203.0.113.2/32")), Intent::Withdraw); // present: withdraw
+        i.insert((None, net("203.0.113.3/32")), Intent::Announce); // absent: announce
+        i.insert((None, net("203.0.113.4/32")), Intent::Withdraw); // absent: nothing
+        i.insert(
+            (Some("blue".into()), net("198.18.0.1/32")),
+            Intent::Announce,
+        );
+        i.insert((None, net("203.0.113.5/32")), Intent::Keep);
+        let p = plan(&i, &rc);
+        assert_eq!(
+            p.changes.announce,
+            BTreeSet::from([
+                (None, net("203.0.113.3/32")),
+                (Some("blue".into()), net("198.18.0.1/32"))
+            ])
+        );
+        assert_eq!(
+            p.changes.withdraw,
+            BTreeSet::from([(None, net("203.0.113.2/32"))])
+        );
+        assert!(p.missing_instances.is_empty());
+    }
+
+    #[test]
+    fn missing_instances_are_reported_not_created() {
+        let rc = running(&[], &[]);
+        let mut i = Intents::new();
+        i.insert((Some("red".into()), net("198.18.0.1/32")), Intent::Announce);
+        i.insert((Some("red".into()), net("198.18.0.2/32")), Intent::Withdraw);
+        let p = plan(&i, &rc);
+        assert!(p.changes.is_empty());
+        assert_eq!(
+            p.missing_instances,
+            BTreeSet::from([Some("red".to_string())])
+        );
+        let none = plan(&i, &parse_running_config(""));
+        assert_eq!(
+            none.missing_instances,
+            BTreeSet::from([Some("red".to_string())])
+        );
+    }
+
+    #[test]
+    fn shutdown_withdraws_only_what_is_managed_and_present() {
+        let rc = running(&["203.0.113.1/32", "10.0.0.0/8"], &[]);
+        let managed = [(None, net("203.0.113.1/32")), (None, net("203.0.113.9/32"))];
+        let c = withdraw_all(&managed, &rc);
+        assert_eq!(c.withdraw, BTreeSet::from([(None, net("203.0.113.1/32"))]));
+        assert!(c.announce.is_empty());
+    }
+}

@@ -1,0 +1,90 @@
+//! What `anycastd check` prints: the configuration as the daemon understood it, with every
+//! default filled in, so an operator sees exactly what will run.
+
+use crate::config::Config;
+use crate::duration::format as dur;
+use crate::frr::{afi, vrf_label};
+use std::fmt::Write as _;
+
+pub fn describe(c: &Config) -> String {
+    let mut out = String::new();
+    let prefixes: usize = c.services.iter().map(|s| s.prefixes.len()).sum();
+    let checks: usize = c.services.iter().map(|s| s.checks.len()).sum();
+    let _ = writeln!(
+        out,
+        "{}: valid: {} service(s), {prefixes} prefix(es), {checks} check(s)",
+        c.path.display(),
+        c.services.len()
+    );
+    let g = &c.global;
+    let _ = writeln!(
+        out,
+        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}",
+        dur(g.vtysh_timeout),
+        dur(g.reconcile_interval),
+        dur(g.shutdown_timeout)
+    );
+    for s in &c.services {
+        let _ = writeln!(
+            out,
+            "\nservice {:?} (rise {}, fall {})",
+            s.name, s.rise, s.fall
+        );
+        for p in &s.prefixes {
+            let _ = writeln!(
+                out,
+                "  prefix {}  {} unicast, vrf {}, FRR via {}",
+                p.canonical(),
+                afi(&p.network),
+                vrf_label(&p.vrf),
+                p.vtysh.display()
+            );
+        }
+        for k in &s.checks {
+            let _ = writeln!(
+                out,
+                "  check  cabourotte {:?}  url {}, interval {}, timeout {}, max_age {}",
+                k.name,
+                k.url,
+                dur(k.interval),
+                dur(k.timeout),
+                k.max_age.map_or("off".to_string(), dur)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn shows_every_resolved_value() {
+        let c = crate::config::parse(
+            "[services.dns]\nprefixes.frrouting = [\"203.0.113.53\", { prefix = \"2001:db8::53\", vrf = \"blue\" }]\nchecks.cabourotte = [\"dns\", { name = \"x\", max_age = 0 }]\n",
+            Path::new("/etc/anycastd/config.toml"),
+        )
+        .unwrap();
+        let text = describe(&c);
+        assert!(
+            text.starts_with(
+                "/etc/anycastd/config.toml: valid: 1 service(s), 2 prefix(es), 2 check(s)\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "prefix 203.0.113.53/32  ipv4 unicast, vrf default, FRR via /usr/bin/vtysh"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("prefix 2001:db8::53/128  ipv6 unicast, vrf blue"),
+            "{text}"
+        );
+        assert!(text.contains("check  cabourotte \"dns\"  url http://127.0.0.1:9013, interval 5s, timeout 1s, max_age 2m"), "{text}");
+        assert!(text.contains("max_age off"), "{text}");
+    }
+}

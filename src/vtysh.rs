@@ -1,0 +1,284 @@
+//! Running vtysh: one child process with a deadline, killed when it passes.
+//!
+//! The child's stdout and stderr go to unlinked temporary files rather than pipes, so
+//! that this single-threaded daemon never has to drain pipes while it waits: a large
+//! running config can never block the child, and waiting is a plain `try_wait` loop that
+//! also watches the deadline and an abort request (a second signal during shutdown).
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// More output than this is not a running config we can use.
+const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
+
+/// What one vtysh process did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// The first line worth showing an operator: FRR prints daemon errors on stdout and
+    /// connection errors on stderr.
+    pub fn summary(&self) -> String {
+        let pick = |s: &str| {
+            s.lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .map(str::to_string)
+        };
+        let code = match self.code {
+            Some(c) => format!("exit status {c}"),
+            None => "killed by a signal".to_string(),
+        };
+        match pick(&self.stderr).or_else(|| pick(&self.stdout)) {
+            Some(line) => format!("{code}: {line}"),
+            None => code,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// vtysh could not be started (missing, not executable).
+    Spawn(PathBuf, String),
+    /// It ran past its deadline and was killed.
+    Timeout(Duration),
+    /// Shutdown was cut short by a second signal.
+    Aborted,
+    /// Our own temporary files could not be made or read.
+    Io(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Spawn(p, e) => write!(f, "cannot run {}: {e}", p.display()),
+            Error::Timeout(d) => write!(
+                f,
+                "vtysh did not finish within {} and was killed",
+                crate::duration::format(*d)
+            ),
+            Error::Aborted => write!(f, "aborted by a second signal"),
+            Error::Io(e) => write!(f, "temporary file for vtysh output: {e}"),
+        }
+    }
+}
+
+/// The edge the daemon talks to FRR through.
+pub trait Runner {
+    /// Run `program` with `args`; give up at `timeout`, or as soon as `abort()` is true.
+    fn run(
+        &mut self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        abort: &dyn Fn() -> bool,
+    ) -> Result<Output, Error>;
+}
+
+/// Runs the real vtysh.
+#[derive(Debug, Default)]
+pub struct Process;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn scratch_file() -> io::Result<File> {
+    let dir = std::env::temp_dir();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!(".anycastd-{}-{n}.out", std::process::id()));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    // Unlinked at once: nothing is left behind, whatever happens to us.
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}
+
+fn read_back(mut f: File) -> io::Result<String> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut buf = Vec::new();
+    f.take(MAX_OUTPUT).read_to_end(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+impl Runner for Process {
+    fn run(
+        &mut self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        abort: &dyn Fn() -> bool,
+    ) -> Result<Output, Error> {
+        let io = |e: io::Error| Error::Io(e.to_string());
+        let out = scratch_file().map_err(io)?;
+        let err = scratch_file().map_err(io)?;
+        let started = Instant::now();
+        log::debug!("running {} {}", program.display(), shell_words(args));
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out.try_clone().map_err(io)?))
+            .stderr(Stdio::from(err.try_clone().map_err(io)?))
+            // vtysh reads VTYSH_PAGER: never let it start a pager.
+            .env("VTYSH_PAGER", "cat")
+            .spawn()
+            .map_err(|e| Error::Spawn(program.to_path_buf(), e.to_string()))?;
+        let deadline = started + timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(io(e));
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline || abort() {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(if now >= deadline {
+                    Error::Timeout(timeout)
+                } else {
+                    Error::Aborted
+                });
+            }
+            // vtysh takes ~35 ms; polling every 2 ms costs nothing and adds little latency.
+            std::thread::sleep(Duration::from_millis(2).min(deadline - now));
+        };
+        let output = Output {
+            code: status.code(),
+            stdout: read_back(out).map_err(io)?,
+            stderr: read_back(err).map_err(io)?,
+            elapsed: started.elapsed(),
+        };
+        log::debug!(
+            "{} finished in {} ms: {}",
+            program.display(),
+            output.elapsed.as_millis(),
+            output.summary()
+        );
+        Ok(output)
+    }
+}
+
+/// Arguments as a shell would need them, for logs an operator can paste.
+pub fn shell_words(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn script(body: &str) -> (PathBuf, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "anycastd-vtysh-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vtysh");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn captures_both_streams_and_the_code() {
+        let (dir, p) = script("echo out \"$@\"; echo err >&2; exit 3");
+        let o = Process
+            .run(
+                &p,
+                &["-c".into(), "show x".into()],
+                Duration::from_secs(5),
+                &|| false,
+            )
+            .unwrap();
+        assert_eq!(o.code, Some(3));
+        assert_eq!(o.stdout, "out -c show x\n");
+        assert_eq!(o.stderr, "err\n");
+        assert_eq!(o.summary(), "exit status 3: err");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn large_output_does_not_block() {
+        let (dir, p) = script("head -c 1000000 /dev/zero | tr '\\0' x");
+        let o = Process
+            .run(&p, &[], Duration::from_secs(10), &|| false)
+            .unwrap();
+        assert_eq!(o.stdout.len(), 1_000_000);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_hanging_child_is_killed_at_the_deadline() {
+        let (dir, p) = script("exec sleep 30");
+        let t = Instant::now();
+        let e = Process
+            .run(&p, &[], Duration::from_millis(200), &|| false)
+            .unwrap_err();
+        assert_eq!(e, Error::Timeout(Duration::from_millis(200)));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        let e = Process
+            .run(&p, &[], Duration::from_secs(30), &|| true)
+            .unwrap_err();
+        assert_eq!(e, Error::Aborted);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_program_is_a_spawn_error() {
+        let e = Process
+            .run(
+                Path::new("/nonexistent/vtysh"),
+                &[],
+                Duration::from_secs(1),
+                &|| false,
+            )
+            .unwrap_err();
+        assert!(matches!(e, Error::Spawn(_, _)), "{e:?}");
+    }
+
+    #[test]
+    fn shell_words_quote_what_needs_it() {
+        let args: Vec<String> = ["-c", "configure terminal", "it's"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(shell_words(&args), r#"-c 'configure terminal' 'it'\''s'"#);
+    }
+}

@@ -1,0 +1,2 @@
+//! The one integration test binary: the real `anycastd` binary against a Cabourotte
+//! stand-in, a stand-in vtysh, and real FRR in network namespaces.
