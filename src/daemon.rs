@@ -622,7 +622,7 @@ impl<'a> Daemon<'a> {
         let running = match self.read_running(i) {
             Ok(r) => r,
             Err(f) => {
-                log::error!(reason = f.detail.as_str(); "Shutdown: cannot read FRR via {}: {}", self.instances[i].vtysh.display(), f.kind);
+                self.shutdown_fault(i, f, "cannot read FRR");
                 return Err(None);
             }
         };
@@ -631,7 +631,7 @@ impl<'a> Daemon<'a> {
             return Ok(());
         }
         if let Err(f) = self.apply(i, &running, &changes) {
-            log::error!(reason = f.detail.as_str(); "Shutdown: withdrawing through {} failed: {}", self.instances[i].vtysh.display(), f.kind);
+            self.shutdown_fault(i, f, "withdrawing failed");
         }
         match self.read_running(i) {
             Ok(after) => {
@@ -653,6 +653,18 @@ impl<'a> Daemon<'a> {
             }
             Err(_) => Err(Some(changes.withdraw)),
         }
+    }
+
+    /// During shutdown too, a fault is logged once per change, not on every retry.
+    fn shutdown_fault(&mut self, i: usize, f: FrrFault, what: &str) {
+        let inst = &mut self.instances[i];
+        if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
+            log::error!(
+                vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str();
+                "Shutdown: {what} via {}: {}; retrying until the shutdown deadline.", inst.vtysh.display(), f.kind
+            );
+        }
+        inst.fault = Some(f);
     }
 
     fn audit_shutdown(&self, i: usize, gone: &Changes) {

@@ -1,2 +1,6 @@
 //! The one integration test binary: the real `anycastd` binary against a Cabourotte
 //! stand-in, a stand-in vtysh, and real FRR in network namespaces.
+
+mod cabourotte;
+mod core;
+mod harness;
