@@ -218,6 +218,8 @@ impl Endpoint {
 /// The edge that polls one check. The daemon sees only this trait.
 pub trait Prober {
     fn poll(&mut self, check: &Check, now: Instant) -> Outcome;
+    /// The set of checks changed (reload): learn the new endpoints' intervals.
+    fn configure(&mut self, _checks: &[Check]) {}
 }
 
 /// HTTP transport result, before judging.
@@ -241,14 +243,21 @@ impl Client {
             .max_redirects(0)
             .user_agent(concat!("anycastd/", env!("CARGO_PKG_VERSION")))
             .build();
-        let mut endpoints: HashMap<String, Endpoint> = HashMap::new();
-        for c in checks {
-            let ep = endpoints.entry(c.url.clone()).or_default();
-            ep.min_interval = Some(ep.min_interval.map_or(c.interval, |m| m.min(c.interval)));
-        }
-        Client {
+        let mut client = Client {
             agent: ureq::Agent::new_with_config(config),
-            endpoints,
+            endpoints: HashMap::new(),
+        };
+        client.configure_endpoints(checks);
+        client
+    }
+
+    fn configure_endpoints(&mut self, checks: &[Check]) {
+        for ep in self.endpoints.values_mut() {
+            ep.min_interval = None;
+        }
+        for c in checks {
+            let ep = self.endpoints.entry(c.url.clone()).or_default();
+            ep.min_interval = Some(ep.min_interval.map_or(c.interval, |m| m.min(c.interval)));
         }
     }
 
@@ -292,6 +301,10 @@ fn transport_failure(e: ureq::Error, timeout: Duration) -> Failure {
 }
 
 impl Prober for Client {
+    fn configure(&mut self, checks: &[Check]) {
+        self.configure_endpoints(checks);
+    }
+
     fn poll(&mut self, check: &Check, now: Instant) -> Outcome {
         let layouts = {
             let ep = self.endpoints.entry(check.url.clone()).or_default();

@@ -8,8 +8,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
-Usage: anycastd run [-c PATH] [--log-level LEVEL] [--log-format FORMAT] [--no-color]
+Usage: anycastd run [-c PATH] [--dry-run] [--log-level LEVEL] [--log-format FORMAT] [--no-color]
        anycastd check [-c PATH]
+       anycastd withdraw [-c PATH]
        anycastd --version | --help
 
 Announce anycast prefixes through FRR while their Cabourotte health checks pass.
@@ -17,10 +18,12 @@ Announce anycast prefixes through FRR while their Cabourotte health checks pass.
 Commands:
   run        run the daemon (withdraws every prefix on SIGTERM/SIGINT)
   check      validate the configuration and print what it says, without touching FRR
+  withdraw   withdraw every prefix the configuration manages from FRR, confirm, exit
 
 Options:
   -c, --config PATH      configuration file [env: CONFIG] [default: /etc/anycastd/config.toml]
                          (--configuration is accepted too)
+      --dry-run          (run) change nothing in FRR: log the vtysh commands instead
       --log-level LEVEL  debug, info, warning or error [env: LOG_LEVEL] [default: info]
       --log-format FMT   human, json or logfmt [env: LOG_FORMAT]
                          [default: human on a terminal, json otherwise]
@@ -36,6 +39,7 @@ See anycastd(8) and anycastd.toml(5).";
 pub enum Command {
     Run(Options),
     Check(Options),
+    Withdraw(Options),
     Help,
     Version,
 }
@@ -47,6 +51,7 @@ pub struct Options {
     /// `None`: decide from whether stdout is a terminal.
     pub log_format: Option<Format>,
     pub no_color: bool,
+    pub dry_run: bool,
 }
 
 /// A usage error, with the text to print.
@@ -75,6 +80,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
     let mut level: Option<String> = None;
     let mut format: Option<String> = None;
     let mut no_color = false;
+    let mut dry_run = false;
     while let Some(arg) = p.next().map_err(err)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -85,6 +91,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
             Long("log-level") => level = Some(p.value().map_err(err)?.string().map_err(err)?),
             Long("log-format") => format = Some(p.value().map_err(err)?.string().map_err(err)?),
             Long("no-color") => no_color = true,
+            Long("dry-run") => dry_run = true,
             Value(v) if command.is_none() => command = Some(v.string().map_err(err)?),
             other => return Err(UsageError(other.unexpected().to_string())),
         }
@@ -119,15 +126,20 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
         log_level,
         log_format,
         no_color: no_color || env.var("NO_COLOR").is_some(),
+        dry_run,
     };
+    if dry_run && command.as_deref() != Some("run") {
+        return Err(UsageError("--dry-run only applies to run".to_string()));
+    }
     match command.as_deref() {
         Some("run") => Ok(Command::Run(opts)),
         Some("check") => Ok(Command::Check(opts)),
+        Some("withdraw") => Ok(Command::Withdraw(opts)),
         Some(other) => Err(UsageError(format!(
-            "unknown command {other:?}: expected run or check"
+            "unknown command {other:?}: expected run, check or withdraw"
         ))),
         None => Err(UsageError(
-            "missing command: expected run or check".to_string(),
+            "missing command: expected run, check or withdraw".to_string(),
         )),
     }
 }
@@ -158,6 +170,7 @@ mod tests {
                 log_level: LevelFilter::Info,
                 log_format: None,
                 no_color: false,
+                dry_run: false,
             }))
         );
     }

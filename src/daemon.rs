@@ -62,6 +62,7 @@ enum Trigger {
     Health,
     Reconcile,
     Retry,
+    Reload,
 }
 
 impl Trigger {
@@ -71,6 +72,7 @@ impl Trigger {
             Trigger::Health => "health",
             Trigger::Reconcile => "reconcile",
             Trigger::Retry => "retry",
+            Trigger::Reload => "reload",
         }
     }
 }
@@ -80,6 +82,8 @@ struct CheckRt {
     /// (service index, position of this check in the service).
     users: Vec<(usize, usize)>,
     last: Option<Outcome>,
+    /// When its next poll is due (kept across a reload).
+    next_due: Option<Instant>,
 }
 
 /// A failure talking to one FRR instance; `kind` decides whether it is logged again.
@@ -93,11 +97,15 @@ struct Instance {
     vtysh: PathBuf,
     /// Managed (vrf, prefix) → the services that list it.
     managed: BTreeMap<(Vrf, IpNetwork), Vec<usize>>,
+    /// No longer in the configuration since a reload: withdrawn, then forgotten.
+    retiring: BTreeSet<(Vrf, IpNetwork)>,
     fault: Option<FrrFault>,
     failures: u32,
     sync_due: Option<Instant>,
     trigger: Trigger,
     missing_logged: BTreeSet<Vrf>,
+    /// Dry run: the changes we pretend to have made, laid over what FRR really has.
+    overlay: Changes,
 }
 
 pub struct Daemon<'a> {
@@ -109,6 +117,68 @@ pub struct Daemon<'a> {
     prober: &'a mut dyn Prober,
     runner: &'a mut dyn Runner,
     system: &'a mut dyn System,
+    dry_run: bool,
+}
+
+/// The state built from one configuration; a reload builds a new one and carries over
+/// what did not change.
+struct Parts {
+    checks: Vec<CheckRt>,
+    services: Vec<ServiceState>,
+    instances: Vec<Instance>,
+}
+
+fn build(config: &Config) -> Parts {
+    let mut checks: Vec<CheckRt> = Vec::new();
+    let mut services = Vec::new();
+    let mut instances: Vec<Instance> = Vec::new();
+    for (si, svc) in config.services.iter().enumerate() {
+        let names: Vec<String> = svc.checks.iter().map(|c| c.name.clone()).collect();
+        services.push(ServiceState::new(&svc.name, &names, svc.rise, svc.fall));
+        for (pos, c) in svc.checks.iter().enumerate() {
+            // One poll feeds every service that lists the same check.
+            match checks.iter_mut().find(|rt| rt.spec == *c) {
+                Some(rt) => rt.users.push((si, pos)),
+                None => checks.push(CheckRt {
+                    spec: c.clone(),
+                    users: vec![(si, pos)],
+                    last: None,
+                    next_due: None,
+                }),
+            }
+        }
+        for p in &svc.prefixes {
+            let idx = instance_index(&mut instances, &p.vtysh);
+            instances[idx]
+                .managed
+                .entry((p.vrf.clone(), p.network))
+                .or_default()
+                .push(si);
+        }
+    }
+    Parts {
+        checks,
+        services,
+        instances,
+    }
+}
+
+fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
+    if let Some(i) = instances.iter().position(|i| i.vtysh == vtysh) {
+        return i;
+    }
+    instances.push(Instance {
+        vtysh: vtysh.to_path_buf(),
+        managed: BTreeMap::new(),
+        retiring: BTreeSet::new(),
+        fault: None,
+        failures: 0,
+        sync_due: None,
+        trigger: Trigger::Startup,
+        missing_logged: BTreeSet::new(),
+        overlay: Changes::default(),
+    });
+    instances.len() - 1
 }
 
 impl<'a> Daemon<'a> {
@@ -118,46 +188,11 @@ impl<'a> Daemon<'a> {
         runner: &'a mut dyn Runner,
         system: &'a mut dyn System,
     ) -> Daemon<'a> {
-        let mut checks: Vec<CheckRt> = Vec::new();
-        let mut services = Vec::new();
-        let mut instances: Vec<Instance> = Vec::new();
-        for (si, svc) in config.services.iter().enumerate() {
-            let names: Vec<String> = svc.checks.iter().map(|c| c.name.clone()).collect();
-            services.push(ServiceState::new(&svc.name, &names, svc.rise, svc.fall));
-            for (pos, c) in svc.checks.iter().enumerate() {
-                // One poll feeds every service that lists the same check.
-                match checks.iter_mut().find(|rt| rt.spec == *c) {
-                    Some(rt) => rt.users.push((si, pos)),
-                    None => checks.push(CheckRt {
-                        spec: c.clone(),
-                        users: vec![(si, pos)],
-                        last: None,
-                    }),
-                }
-            }
-            for p in &svc.prefixes {
-                let idx = match instances.iter().position(|i| i.vtysh == p.vtysh) {
-                    Some(i) => i,
-                    None => {
-                        instances.push(Instance {
-                            vtysh: p.vtysh.clone(),
-                            managed: BTreeMap::new(),
-                            fault: None,
-                            failures: 0,
-                            sync_due: None,
-                            trigger: Trigger::Startup,
-                            missing_logged: BTreeSet::new(),
-                        });
-                        instances.len() - 1
-                    }
-                };
-                instances[idx]
-                    .managed
-                    .entry((p.vrf.clone(), p.network))
-                    .or_default()
-                    .push(si);
-            }
-        }
+        let Parts {
+            checks,
+            services,
+            instances,
+        } = build(&config);
         Daemon {
             config,
             checks,
@@ -167,7 +202,14 @@ impl<'a> Daemon<'a> {
             prober,
             runner,
             system,
+            dry_run: false,
         }
+    }
+
+    /// Log every change FRR would get instead of sending it (`run --dry-run`).
+    pub fn dry_run(mut self, on: bool) -> Self {
+        self.dry_run = on;
+        self
     }
 
     /// Run until SIGTERM/SIGINT, then withdraw everything.
@@ -193,9 +235,7 @@ impl<'a> Daemon<'a> {
         loop {
             match self.system.take_signal() {
                 Some(sig @ (Signal::Term | Signal::Int)) => return self.shutdown(sig),
-                Some(Signal::Hup) => {
-                    log::warn!(signal = "SIGHUP"; "Received SIGHUP: configuration reload is not supported yet, ignoring it.")
-                }
+                Some(Signal::Hup) => self.reload(),
                 None => {}
             }
             let now = self.system.now();
@@ -213,6 +253,109 @@ impl<'a> Daemon<'a> {
             }
             let next = self.schedule.next_deadline();
             self.system.wait(next);
+        }
+    }
+
+    /// SIGHUP: read the configuration again. An invalid one changes nothing. A valid one
+    /// replaces the old, carrying over every check state whose check did not change, so
+    /// unchanged services keep their health and their announcements; prefixes that left
+    /// the configuration are withdrawn.
+    fn reload(&mut self) {
+        let now = self.system.now();
+        let path = self.config.path.clone();
+        log::info!(config_path = path.display().to_string().as_str(); "Received SIGHUP, reloading the configuration from {}.", path.display());
+        let new = match crate::config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!(
+                    config_path = path.display().to_string().as_str(), reason = e.to_string().as_str();
+                    "Reload failed, keeping the running configuration: {e}"
+                );
+                return;
+            }
+        };
+        let diff = crate::reload::diff(&self.config, &new);
+        let mut parts = build(&new);
+        // Carry over check results and per-service check states where the check is the same.
+        for rt in &mut parts.checks {
+            if let Some(old) = self.checks.iter().find(|o| o.spec == rt.spec) {
+                rt.last = old.last.clone();
+                rt.next_due = old.next_due;
+            }
+        }
+        for (si, svc) in parts.services.iter_mut().enumerate() {
+            let Some(old_si) = self.services.iter().position(|o| o.name == svc.name) else {
+                continue;
+            };
+            let old_spec = &self.config.services[old_si];
+            for (pos, spec) in new.services[si].checks.iter().enumerate() {
+                if let Some(old_pos) = old_spec.checks.iter().position(|c| c == spec) {
+                    svc.checks[pos].1 = self.services[old_si].checks[old_pos].1.clone();
+                }
+            }
+            svc.settle();
+        }
+        // Instances: keep fault state; what left the configuration retires.
+        for old in &self.instances {
+            let idx = instance_index(&mut parts.instances, &old.vtysh);
+            let inst = &mut parts.instances[idx];
+            inst.fault = old.fault.clone();
+            inst.failures = old.failures;
+            inst.missing_logged = old.missing_logged.clone();
+            inst.overlay = old.overlay.clone();
+            inst.retiring = old
+                .managed
+                .keys()
+                .chain(old.retiring.iter())
+                .filter(|k| !inst.managed.contains_key(*k))
+                .cloned()
+                .collect();
+        }
+        log::info!(
+            added = diff.added.join(", ").as_str(), removed = diff.removed.join(", ").as_str(),
+            changed = diff.changed.join(", ").as_str(), unchanged = diff.unchanged.len();
+            "Configuration reloaded: {}.", diff.summary()
+        );
+        for (si, svc) in parts.services.iter().enumerate() {
+            let old = self.services.iter().find(|o| o.name == svc.name);
+            if old.is_none() {
+                log::info!(
+                    service_name = svc.name.as_str(), service_healthy = false;
+                    "Starting service \"{}\".", svc.name
+                );
+            } else if old.map(|o| o.health) != Some(svc.health) {
+                log::info!(
+                    service_name = svc.name.as_str(), health = svc.health.to_string().as_str(), reason = svc.reason().as_str();
+                    "Service \"{}\" is now {} after the reload.", svc.name, svc.health
+                );
+            }
+            let _ = si;
+        }
+        for old in &self.services {
+            if !parts.services.iter().any(|s| s.name == old.name) {
+                log::info!(service = old.name.as_str(); "Service \"{}\" terminated.", old.name);
+            }
+        }
+        self.config = new;
+        self.checks = parts.checks;
+        self.services = parts.services;
+        self.instances = parts.instances;
+        self.prober.configure(
+            &self
+                .config
+                .services
+                .iter()
+                .flat_map(|s| s.checks.iter().cloned())
+                .collect::<Vec<_>>(),
+        );
+        self.schedule.clear();
+        for c in 0..self.checks.len() {
+            let due = self.checks[c].next_due.unwrap_or(now);
+            self.schedule.push(due, Task::Poll(c));
+        }
+        for i in 0..self.instances.len() {
+            self.instances[i].sync_due = None;
+            self.request_sync(i, now, Trigger::Reload);
         }
     }
 
@@ -278,6 +421,7 @@ impl<'a> Daemon<'a> {
         if next <= now {
             next = now + spec.interval;
         }
+        self.checks[c].next_due = Some(next);
         self.schedule.push(next, Task::Poll(c));
     }
 
@@ -336,13 +480,28 @@ impl<'a> Daemon<'a> {
     }
 
     fn intents(&self, i: usize) -> Intents {
-        self.instances[i]
+        let inst = &self.instances[i];
+        let mut intents: Intents = inst
             .managed
             .iter()
             .map(|(key, svcs)| {
                 let intent = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
                 (key.clone(), intent)
             })
+            .collect();
+        for key in &inst.retiring {
+            intents.insert(key.clone(), Intent::Withdraw);
+        }
+        intents
+    }
+
+    /// Every prefix this daemon may have announced through instance `i`.
+    fn ours(&self, i: usize) -> Vec<(Vrf, IpNetwork)> {
+        let inst = &self.instances[i];
+        inst.managed
+            .keys()
+            .chain(inst.retiring.iter())
+            .cloned()
             .collect()
     }
 
@@ -384,7 +543,21 @@ impl<'a> Daemon<'a> {
                 detail: out.summary(),
             });
         }
-        Ok(frr::parse_running_config(&out.stdout))
+        let mut running = frr::parse_running_config(&out.stdout);
+        if self.dry_run {
+            let overlay = &self.instances[i].overlay;
+            for (vrf, net) in &overlay.withdraw {
+                if let Some(inst) = running.instances.get_mut(vrf) {
+                    inst.networks.remove(net);
+                }
+            }
+            for (vrf, net) in &overlay.announce {
+                if let Some(inst) = running.instances.get_mut(vrf) {
+                    inst.networks.insert(*net);
+                }
+            }
+        }
+        Ok(running)
     }
 
     fn apply(
@@ -402,6 +575,22 @@ impl<'a> Daemon<'a> {
             .flat_map(|c| ["-c".to_string(), c.clone()])
             .collect();
         let vtysh = self.instances[i].vtysh.clone();
+        if self.dry_run {
+            log::info!(
+                vtysh = vtysh.display().to_string().as_str(), commands = cmds.join("; ").as_str();
+                "Dry run: not running {} {}", vtysh.display(), vtysh::shell_words(&args)
+            );
+            let overlay = &mut self.instances[i].overlay;
+            for key in &changes.withdraw {
+                overlay.announce.remove(key);
+                overlay.withdraw.insert(key.clone());
+            }
+            for key in &changes.announce {
+                overlay.withdraw.remove(key);
+                overlay.announce.insert(key.clone());
+            }
+            return Ok(());
+        }
         let out = self.run_vtysh(&vtysh, &args)?;
         if out.success() {
             return Ok(());
@@ -449,6 +638,8 @@ impl<'a> Daemon<'a> {
             }
             self.audit(i, &plan.changes, trigger);
         }
+        // Whatever was retiring is now confirmed gone (withdrawn just now, or absent).
+        self.instances[i].retiring.clear();
         self.recovered(i, now);
     }
 
@@ -461,6 +652,12 @@ impl<'a> Daemon<'a> {
             .chain(changes.announce.iter().map(|k| (k, true)));
         for (key, announced) in lines {
             let Some(svcs) = inst.managed.get(key) else {
+                let prefix = canonical(&key.1);
+                log::info!(
+                    prefix = prefix.as_str(), vrf = vrf_label(&key.0), old = "announced",
+                    new = "withdrawn", trigger = trigger.name(), reason = "removed from the configuration";
+                    "Withdrew prefix {prefix} (vrf {}): no longer in the configuration.", vrf_label(&key.0)
+                );
                 continue;
             };
             let names = svcs
@@ -549,7 +746,24 @@ impl<'a> Daemon<'a> {
     /// Withdraw every managed prefix FRR has, confirm by reading back, retry until the
     /// deadline. A second termination signal stops at once.
     fn shutdown(&mut self, sig: Signal) -> Exit {
-        log::info!("Received {}, terminating.", sig.name());
+        log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
+        let exit = self.withdraw_everything();
+        for svc in &self.config.services {
+            log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
+        }
+        if let Exit::Unconfirmed(remaining) = &exit {
+            log::error!(
+                remaining = remaining.join("; ").as_str();
+                "Exiting with prefixes possibly still announced. Run `anycastd withdraw` or check FRR."
+            );
+        }
+        exit
+    }
+
+    /// Withdraw every prefix this configuration manages from every FRR instance and
+    /// confirm it by reading back, retrying until `shutdown_timeout`; a termination signal
+    /// arriving meanwhile stops at once. Used on shutdown and by `anycastd withdraw`.
+    pub fn withdraw_everything(&mut self) -> Exit {
         self.schedule.clear();
         let deadline = self.system.now() + self.config.global.shutdown_timeout;
         let n = self.instances.len();
@@ -576,9 +790,6 @@ impl<'a> Daemon<'a> {
             let pause = (self.system.now() + SHUTDOWN_RETRY).min(deadline);
             self.system.wait(Some(pause));
         }
-        for svc in &self.config.services {
-            log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
-        }
         if done.iter().all(|d| *d) {
             return Exit::Clean;
         }
@@ -594,7 +805,7 @@ impl<'a> Daemon<'a> {
                         canonical(p)
                     )
                 })),
-                None => remaining.extend(inst.managed.keys().map(|(v, p)| {
+                None => remaining.extend(self.ours(i).iter().map(|(v, p)| {
                     format!(
                         "{} vrf {} {} (unknown: FRR could not be read)",
                         inst.vtysh.display(),
@@ -611,7 +822,7 @@ impl<'a> Daemon<'a> {
         };
         log::error!(
             remaining = remaining.join("; ").as_str();
-            "Exiting with prefixes possibly still announced: {why}. Run `anycastd withdraw` or check FRR."
+            "Could not confirm that every prefix is withdrawn: {why}."
         );
         Exit::Unconfirmed(remaining)
     }
@@ -626,7 +837,7 @@ impl<'a> Daemon<'a> {
                 return Err(None);
             }
         };
-        let changes = reconcile::withdraw_all(self.instances[i].managed.keys(), &running);
+        let changes = reconcile::withdraw_all(&self.ours(i), &running);
         if changes.is_empty() {
             return Ok(());
         }
@@ -635,7 +846,7 @@ impl<'a> Daemon<'a> {
         }
         match self.read_running(i) {
             Ok(after) => {
-                let left = reconcile::withdraw_all(self.instances[i].managed.keys(), &after);
+                let left = reconcile::withdraw_all(&self.ours(i), &after);
                 let gone = Changes {
                     announce: BTreeSet::new(),
                     withdraw: changes

@@ -12,6 +12,7 @@ pub mod duration;
 pub mod frr;
 pub mod logging;
 pub mod reconcile;
+pub mod reload;
 pub mod schedule;
 pub mod service;
 pub mod signals;
@@ -58,7 +59,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
             }
             Err(code) => code,
         },
-        cli::Command::Run(o) => run(&o),
+        cli::Command::Run(o) => run(&o, Mode::Run),
+        cli::Command::Withdraw(o) => run(&o, Mode::Withdraw),
     }
 }
 
@@ -77,7 +79,13 @@ fn load(o: &cli::Options) -> Result<config::Config, u8> {
     })
 }
 
-fn run(o: &cli::Options) -> u8 {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    Withdraw,
+}
+
+fn run(o: &cli::Options, mode: Mode) -> u8 {
     let tty = std::io::stdout().is_terminal();
     let format = o.log_format.unwrap_or(if tty {
         logging::Format::Human
@@ -109,8 +117,13 @@ fn run(o: &cli::Options) -> u8 {
     let mut system = RealSystem {
         signals: &mut signals,
     };
-    let mut daemon = daemon::Daemon::new(config, &mut prober, &mut runner, &mut system);
-    match daemon.run() {
+    let mut daemon =
+        daemon::Daemon::new(config, &mut prober, &mut runner, &mut system).dry_run(o.dry_run);
+    let exit = match mode {
+        Mode::Run => daemon.run(),
+        Mode::Withdraw => daemon.withdraw_everything(),
+    };
+    match exit {
         daemon::Exit::Clean => exit::OK,
         daemon::Exit::Unconfirmed(_) => exit::UNAVAILABLE,
     }

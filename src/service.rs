@@ -104,6 +104,12 @@ impl ServiceState {
         Some(t)
     }
 
+    /// Re-evaluate after check states were carried over from a previous configuration,
+    /// without reporting a transition (the caller logs what it needs).
+    pub fn settle(&mut self) {
+        self.health = self.evaluate();
+    }
+
     fn evaluate(&self) -> Health {
         let mut all_pass = true;
         for (_, c) in &self.checks {

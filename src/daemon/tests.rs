@@ -646,3 +646,144 @@ checks.cabourotte = [{ name = "shared", interval = 1 }]
     assert!((10..=12).contains(&polls["shared"]), "{polls:?}");
     assert!(r.health.iter().all(|(_, h)| *h == Health::Healthy));
 }
+
+fn run_file(
+    path: &Path,
+    frr: FrrState,
+    signals: Vec<(Duration, Signal)>,
+    mut script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
+) -> Run {
+    let cfg = config::load(path).unwrap();
+    let frr = Rc::new(RefCell::new(frr));
+    let polls = Rc::new(RefCell::new(HashMap::new()));
+    let mut system = FakeSystem::new(signals);
+    let f2 = Rc::clone(&frr);
+    let mut prober = FakeProber {
+        t0: system.t0,
+        script: Box::new(move |name, t| script(name, t, &mut f2.borrow_mut())),
+        polls: Rc::clone(&polls),
+    };
+    let mut runner = FakeFrr(Rc::clone(&frr));
+    let mut d = Daemon::new(cfg, &mut prober, &mut runner, &mut system);
+    let exit = d.run();
+    let health = d.health();
+    Run {
+        exit,
+        frr,
+        polls,
+        health,
+    }
+}
+
+fn temp_config(tag: &str, text: &str) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("anycastd-unit-{tag}-{}.toml", std::process::id()));
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn reload_keeps_unchanged_services_and_withdraws_removed_ones() {
+    let path = temp_config("reload", CONFIG);
+    let p2 = path.clone();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let signals = vec![(secs(5), Signal::Hup), (secs(10), Signal::Term)];
+    let r = run_file(
+        &path,
+        frr_with(&[], Some(&[])),
+        signals,
+        move |name, t, frr| {
+            if name == "dns" && t == secs(4) {
+                // ntp removed, dns unchanged, web added
+                let new = CONFIG
+                    .replace("[services.ntp]", "[services.web]")
+                    .replace("\"ntp\"", "\"web\"")
+                    .replace("203.0.113.123", "203.0.113.80")
+                    .replace("198.18.0.123", "198.18.0.80");
+                std::fs::write(&p2, new).unwrap();
+            }
+            if name == "dns" {
+                l2.borrow_mut().push((
+                    t.as_secs(),
+                    frr.has(None, "203.0.113.123/32"),
+                    frr.has(None, "203.0.113.80/32"),
+                ));
+            }
+            Ok(())
+        },
+    );
+    let _ = std::fs::remove_file(&path);
+    let log = log.borrow();
+    assert!(log.iter().any(|x| x.0 == 4 && x.1 && !x.2));
+    assert!(log.iter().any(|x| x.0 == 7 && !x.1 && x.2), "{log:?}");
+    let st = r.frr.borrow();
+    let withdrawals_of_dns = st
+        .calls
+        .iter()
+        .filter(|c| c.contains(&"no network 203.0.113.53/32".to_string()))
+        .count();
+    assert_eq!(
+        withdrawals_of_dns, 1,
+        "dns flapped on reload: {:?}",
+        st.calls
+    );
+    assert_eq!(r.exit, Exit::Clean);
+    assert_eq!(
+        r.health.iter().map(|h| h.0.as_str()).collect::<Vec<_>>(),
+        ["dns", "web"]
+    );
+}
+
+#[test]
+fn an_invalid_reload_changes_nothing() {
+    let path = temp_config("badreload", CONFIG);
+    let p2 = path.clone();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let signals = vec![(secs(5), Signal::Hup), (secs(10), Signal::Term)];
+    let r = run_file(
+        &path,
+        frr_with(&[], Some(&[])),
+        signals,
+        move |name, t, frr| {
+            if t == secs(4) {
+                std::fs::write(&p2, "[services.dns]\nprefixes.frrouting = 5\n").unwrap();
+            }
+            if name == "dns" {
+                l2.borrow_mut()
+                    .push((t.as_secs(), frr.has(None, "203.0.113.123/32")));
+            }
+            Ok(())
+        },
+    );
+    let _ = std::fs::remove_file(&path);
+    assert!(log.borrow().iter().filter(|x| x.0 >= 2).all(|x| x.1));
+    assert_eq!(r.frr.borrow().config_calls(), 2);
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+#[test]
+fn dry_run_sends_no_configuration_and_logs_each_change_once() {
+    let cfg = config::parse(CONFIG, Path::new("test.toml")).unwrap();
+    let frr = Rc::new(RefCell::new(frr_with(&["203.0.113.53/32"], Some(&[]))));
+    let mut system = FakeSystem::new(term_at(30));
+    let mut prober = FakeProber {
+        t0: system.t0,
+        script: Box::new(|n, _| {
+            if n == "dns" {
+                Err(Failure::NoResult)
+            } else {
+                Ok(())
+            }
+        }),
+        polls: Rc::default(),
+    };
+    let mut runner = FakeFrr(Rc::clone(&frr));
+    let exit = Daemon::new(cfg, &mut prober, &mut runner, &mut system)
+        .dry_run(true)
+        .run();
+    assert_eq!(exit, Exit::Clean);
+    let st = frr.borrow();
+    assert_eq!(st.config_calls(), 0, "{:?}", st.calls);
+    assert!(st.has(None, "203.0.113.53/32"), "dry run changed FRR");
+}

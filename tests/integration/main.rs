@@ -3,4 +3,6 @@
 
 mod cabourotte;
 mod core;
+mod frr_pins;
 mod harness;
+mod lab;

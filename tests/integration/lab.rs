@@ -1,0 +1,1569 @@
+//! A two-router FRR lab in network namespaces, for tests that need real FRR.
+//!
+//! ```text
+//!  netns A: zebra+bgpd, pathspace A, AS 65536 ==veth, eBGP v4 + v6== netns B: zebra+bgpd,
+//!    lo: the service addresses                                          pathspace B, AS 64496
+//!  netns V = VRF V of A (A's zebra runs with -n),
+//!    AS 65537, lo: the VRF's service addresses  ==veth, eBGP v4======== netns B
+//! ```
+//!
+//! Every [`Lab`] has its own namespaces, FRR pathspaces (`/etc/frr/<ps>/`, `/var/run/frr/<ps>/`)
+//! and temp dir, all named `acd<pid>-<n>…` (base 36), so labs run in parallel in one test
+//! process, and [`cleanup_stale`] can remove what a crashed run left behind (the creator's PID
+//! is part of every name). The link and service addresses are the same in every lab: each lab
+//! lives in namespaces of its own.
+//!
+//! Parallel labs and `zebra -n`: A's zebra runs with the netns VRF backend, so it adopts EVERY
+//! netns in `/run/netns` as a VRF, including lab B's and the namespaces of all other labs
+//! running at the same time (`show vrf` on A lists them). That is harmless: bgpd only
+//! configures the VRF named by [`Lab::vrf_name`], zebra only watches the other namespaces
+//! (it installs no routes there; at most the kernel hands out netns ids), and when another lab
+//! deletes its namespace, zebra gets the inotify event and closes its file descriptor on it,
+//! so the namespace (and its veths) go away a moment later. Names never repeat, so such a
+//! short-lived leftover can't collide with anything. Checked with six VRF labs up at once,
+//! every second one torn down while the others kept announcing and withdrawing in their VRF.
+//!
+//! The lab needs root, FRR (`/usr/lib/frr/{zebra,bgpd}`, `/usr/bin/vtysh`, user `frr`) and a
+//! working `ip netns`. Without them [`Lab::start`] prints a loud SKIPPED message and returns
+//! `None`, unless `CI=true`, where it panics instead.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{self, Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use self::json::Json;
+
+/// AS of router A (default VRF): a 4-byte ASN on purpose.
+pub const ASN_A: u32 = 65536;
+/// AS of router A's VRF instance.
+pub const ASN_VRF: u32 = 65537;
+/// AS of router B, the peer that tells whether an announcement really went out.
+pub const ASN_B: u32 = 64496;
+
+/// Service prefixes on A's `lo` (default VRF): FRR's import check passes for them.
+pub const SVC4_53: &str = "203.0.113.53/32";
+pub const SVC4_54: &str = "203.0.113.54/32";
+pub const SVC4_55: &str = "203.0.113.55/32";
+pub const SVC6_53: &str = "2001:db8:53::53/128";
+pub const SVC6_54: &str = "2001:db8:53::54/128";
+/// Service prefixes on the `lo` of A's VRF netns.
+pub const VRF_SVC4_123: &str = "203.0.113.123/32";
+pub const VRF_SVC4_198: &str = "198.18.0.123/32";
+/// All service prefixes of the default VRF, and of the VRF.
+pub const DEFAULT_VRF_PREFIXES: [&str; 5] = [SVC4_53, SVC4_54, SVC4_55, SVC6_53, SVC6_54];
+pub const VRF_PREFIXES: [&str; 2] = [VRF_SVC4_123, VRF_SVC4_198];
+/// A prefix that is on no `lo`: `network` accepts it, the import check holds it back.
+pub const NOT_ON_LO4: &str = "203.0.113.99/32";
+
+/// Link addresses: A <-> B (v4 and v6), and A's VRF <-> B.
+pub const A4: &str = "198.51.100.1";
+pub const B4: &str = "198.51.100.2";
+pub const A6: &str = "2001:db8:ab::1";
+pub const B6: &str = "2001:db8:ab::2";
+pub const VRF4: &str = "198.51.100.5";
+pub const BVRF4: &str = "198.51.100.6";
+
+const FRR_SBIN: &str = "/usr/lib/frr";
+const VTYSH: &str = "/usr/bin/vtysh";
+const FRR_RUN: &str = "/var/run/frr";
+const FRR_ETC: &str = "/etc/frr";
+const NETNS_DIR: &str = "/run/netns";
+/// Every name this harness creates starts with this, then `<pid base36>-<counter base36>`.
+const NAME_PREFIX: &str = "acd";
+const PROFILE: &str = "traditional";
+const CMD_TIMEOUT: Duration = Duration::from_secs(10);
+const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
+const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(20);
+
+static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
+/// Serialises `ip netns add`: the first one after boot turns /run/netns into a shared mount,
+/// and two at once could stack two mounts there.
+static NETNS_ADD: Mutex<()> = Mutex::new(());
+static CLEANUP: Mutex<()> = Mutex::new(());
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Router {
+    A,
+    B,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LabOptions {
+    /// Also build a netns-backed VRF on A with its own eBGP session to B.
+    pub vrf: bool,
+}
+
+/// A daemon we started and believe to be running.
+#[derive(Debug)]
+struct Daemon {
+    ps: String,
+    name: &'static str,
+    pid: u32,
+}
+
+pub struct Lab {
+    opts: LabOptions,
+    ns_a: String,
+    ns_b: String,
+    ns_vrf: String,
+    ps_a: String,
+    ps_b: String,
+    tmp: PathBuf,
+    vtysh_a: PathBuf,
+    frr_ids: (u32, u32),
+    daemons: Vec<Daemon>,
+    started_in: Duration,
+}
+
+impl Lab {
+    /// The full lab (with the VRF), or `None` after a loud SKIPPED message.
+    pub fn require() -> Option<Lab> {
+        Lab::start(LabOptions { vrf: true })
+    }
+
+    /// Builds a lab and waits until every BGP session is Established. `None` (after a loud
+    /// message on stderr) when the machine can't run one: not root, FRR missing, `ip netns`
+    /// unusable; with `CI=true` those panic instead. Any other failure panics.
+    pub fn start(opts: LabOptions) -> Option<Lab> {
+        let t0 = Instant::now();
+        let frr_ids = match prerequisites() {
+            Ok(ids) => ids,
+            Err(why) => return skip(&why),
+        };
+        cleanup_stale();
+        let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{NAME_PREFIX}{}-{}", base36(process::id()), base36(n));
+        let mut lab = Lab {
+            opts,
+            ns_a: format!("{id}a"),
+            ns_b: format!("{id}b"),
+            ns_vrf: format!("{id}v"),
+            ps_a: format!("{id}a"),
+            ps_b: format!("{id}b"),
+            tmp: std::env::temp_dir().join(&id),
+            vtysh_a: std::env::temp_dir().join(&id).join("vtysh-a"),
+            frr_ids,
+            daemons: Vec::new(),
+            started_in: Duration::ZERO,
+        };
+        if let Err(why) = lab.add_namespaces() {
+            drop(lab);
+            return skip(&why);
+        }
+        // From here on every failure panics; unwinding drops `lab`, which cleans up.
+        lab.setup();
+        lab.started_in = t0.elapsed();
+        Some(lab)
+    }
+
+    /// Wrapper script `exec /usr/bin/vtysh -N <pathspace of A> "$@"`: the daemon's `vtysh`.
+    pub fn vtysh_a(&self) -> &Path {
+        &self.vtysh_a
+    }
+
+    /// Runs `vtysh -N <ps> args…` (timeout 10 s). Panics only when vtysh can't be run or hangs;
+    /// the exit status is the caller's to judge.
+    pub fn vtysh(&self, router: Router, args: &[&str]) -> Output {
+        let mut cmd = Command::new(VTYSH);
+        cmd.arg("-N").arg(self.ps(router)).args(args);
+        run(&mut cmd, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Like [`Lab::vtysh`], but panics (with the output) unless vtysh exits 0; returns stdout.
+    #[allow(dead_code)]
+    pub fn vtysh_ok(&self, router: Router, args: &[&str]) -> String {
+        let mut cmd = Command::new(VTYSH);
+        cmd.arg("-N").arg(self.ps(router)).args(args);
+        String::from_utf8_lossy(&check(&mut cmd, CMD_TIMEOUT).stdout).into_owned()
+    }
+
+    pub fn asn_a(&self) -> u32 {
+        ASN_A
+    }
+
+    pub fn asn_vrf(&self) -> u32 {
+        ASN_VRF
+    }
+
+    #[allow(dead_code)]
+    pub fn asn_b(&self) -> u32 {
+        ASN_B
+    }
+
+    /// Name of A's VRF (= the name of its netns). Only exists with `LabOptions { vrf: true }`.
+    pub fn vrf_name(&self) -> &str {
+        &self.ns_vrf
+    }
+
+    #[allow(dead_code)]
+    pub fn ns_a(&self) -> &str {
+        &self.ns_a
+    }
+
+    #[allow(dead_code)]
+    pub fn ns_b(&self) -> &str {
+        &self.ns_b
+    }
+
+    /// FRR pathspace (`vtysh -N`) of a router.
+    pub fn ps(&self, router: Router) -> &str {
+        match router {
+            Router::A => &self.ps_a,
+            Router::B => &self.ps_b,
+        }
+    }
+
+    /// Private temp dir for the test's files, removed on drop.
+    #[allow(dead_code)]
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// How long [`Lab::start`] took (namespaces, daemons, config, sessions Established).
+    #[allow(dead_code)]
+    pub fn startup_time(&self) -> Duration {
+        self.started_in
+    }
+
+    /// B's BGP table has a valid best path for exactly `prefix` (canonical form, e.g.
+    /// `203.0.113.53/32`, `2001:db8:53::53/128`) with AS path `asn_a` or `asn_vrf`.
+    pub fn b_has_route(&self, prefix: &str) -> bool {
+        let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        let cmd = format!("show bgp {afi} unicast {prefix} json");
+        let out = self.vtysh(Router::B, &["-c", &cmd]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            panic!(
+                "B: vtysh -c '{cmd}' failed ({}):\n{}",
+                out.status,
+                show(&out)
+            );
+        }
+        let doc = Json::parse(&text)
+            .unwrap_or_else(|e| panic!("B: vtysh -c '{cmd}': bad JSON ({e}):\n{text}"));
+        if doc.get("prefix").and_then(Json::as_str) != Some(prefix) {
+            return false;
+        }
+        let from_a = [ASN_A.to_string(), ASN_VRF.to_string()];
+        doc.get("paths")
+            .map_or(&[][..], Json::items)
+            .iter()
+            .any(|path| {
+                path.get("valid").and_then(Json::as_bool) == Some(true)
+                    && path
+                        .get("bestpath")
+                        .and_then(|b| b.get("overall"))
+                        .and_then(Json::as_bool)
+                        == Some(true)
+                    && path
+                        .get("aspath")
+                        .and_then(|a| a.get("string"))
+                        .and_then(Json::as_str)
+                        .is_some_and(|s| from_a.iter().any(|asn| asn == s))
+            })
+    }
+
+    /// Polls [`Lab::b_has_route`] every 20 ms until it equals `want`; false on timeout.
+    pub fn wait_b_has_route(&self, prefix: &str, want: bool, timeout: Duration) -> bool {
+        poll_until(timeout, || self.b_has_route(prefix) == want)
+    }
+
+    /// `vtysh -N A -d bgpd -c 'show running-config'`; panics unless it exits 0.
+    pub fn a_running_config(&self) -> String {
+        self.vtysh_ok_inner(Router::A, &["-d", "bgpd", "-c", "show running-config"])
+    }
+
+    /// `(vrf, prefix)` of every `network` line in A's bgpd running config.
+    pub fn a_networks(&self) -> Vec<(Option<String>, String)> {
+        parse_networks(&self.a_running_config())
+    }
+
+    /// `(asn, vrf)` of every `router bgp` instance in A's bgpd running config.
+    #[allow(dead_code)]
+    pub fn a_instances(&self) -> Vec<(u32, Option<String>)> {
+        parse_instances(&self.a_running_config())
+    }
+
+    /// Stops A's bgpd (SIGTERM to the PID we started, SIGKILL after 5 s) and waits until it is
+    /// gone (exited: a zombie counts as gone). No-op when it isn't running.
+    pub fn stop_bgpd_a(&mut self) {
+        let ps = self.ps_a.clone();
+        let (mine, rest): (Vec<Daemon>, Vec<Daemon>) = std::mem::take(&mut self.daemons)
+            .into_iter()
+            .partition(|d| d.ps == ps && d.name == "bgpd");
+        self.daemons = rest;
+        let pids: Vec<(u32, String)> = mine.iter().map(|d| (d.pid, d.ps.clone())).collect();
+        let left = stop_pids(&pids);
+        if !left.is_empty() {
+            panic!("A's bgpd (pid {left:?}) is still running after SIGTERM and SIGKILL");
+        }
+    }
+
+    /// Starts A's bgpd again and pushes A's `frr.conf` (`vtysh -b`), like a real restart:
+    /// runtime `network` lines are gone. Does not wait for the sessions: call
+    /// [`Lab::wait_established`] for that.
+    pub fn start_bgpd_a(&mut self) {
+        self.start_daemon(Router::A, "bgpd");
+        self.push_config(Router::A);
+    }
+
+    /// [`Lab::stop_bgpd_a`] + [`Lab::start_bgpd_a`] + wait (panics) for the sessions.
+    #[allow(dead_code)]
+    pub fn restart_bgpd_a(&mut self) {
+        self.stop_bgpd_a();
+        self.start_bgpd_a();
+        self.expect_established(ESTABLISH_TIMEOUT);
+    }
+
+    /// Every BGP session is Established, seen from both A and B (so a session of a bgpd that
+    /// was just restarted is the new one). Polls every 20 ms.
+    pub fn wait_established(&self, timeout: Duration) -> bool {
+        poll_until(timeout, || self.all_established())
+    }
+
+    /// PID of a daemon we started, if we believe it runs.
+    #[allow(dead_code)]
+    pub fn daemon_pid(&self, router: Router, daemon: &str) -> Option<u32> {
+        let ps = self.ps(router);
+        self.daemons
+            .iter()
+            .find(|d| d.ps == ps && d.name == daemon)
+            .map(|d| d.pid)
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    fn vtysh_ok_inner(&self, router: Router, args: &[&str]) -> String {
+        let mut cmd = Command::new(VTYSH);
+        cmd.arg("-N").arg(self.ps(router)).args(args);
+        String::from_utf8_lossy(&check(&mut cmd, CMD_TIMEOUT).stdout).into_owned()
+    }
+
+    fn namespaces(&self) -> Vec<&str> {
+        let mut v = vec![self.ns_a.as_str(), self.ns_b.as_str()];
+        if self.opts.vrf {
+            v.push(&self.ns_vrf);
+        }
+        v
+    }
+
+    /// The only step whose failure means "this machine can't do netns" (→ skip).
+    fn add_namespaces(&self) -> Result<(), String> {
+        let _serial = NETNS_ADD.lock().unwrap_or_else(|e| e.into_inner());
+        for ns in self.namespaces() {
+            let out = run(Command::new("ip").args(["netns", "add", ns]), CMD_TIMEOUT)
+                .map_err(|e| format!("`ip netns` unusable: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "`ip netns add {ns}` failed ({}): {}",
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn setup(&mut self) {
+        let (uid, gid) = self.frr_ids;
+        frr_dir(Path::new(FRR_RUN), uid, gid, 0o755);
+        fs::create_dir_all(&self.tmp)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", self.tmp.display()));
+        write_file(
+            &self.vtysh_a,
+            &format!("#!/bin/sh\nexec {VTYSH} -N '{}' \"$@\"\n", self.ps_a),
+            0o755,
+        );
+
+        self.links();
+        self.write_configs();
+
+        self.start_daemon(Router::A, "zebra");
+        self.start_daemon(Router::B, "zebra");
+        self.start_daemon(Router::A, "bgpd");
+        self.start_daemon(Router::B, "bgpd");
+        self.push_config(Router::A);
+        self.push_config(Router::B);
+        self.expect_established(ESTABLISH_TIMEOUT);
+    }
+
+    fn links(&self) {
+        let (a, b, v) = (&self.ns_a, &self.ns_b, &self.ns_vrf);
+        for ns in self.namespaces() {
+            // New namespaces start with accept_dad=1: link-locals would stay "tentative" for
+            // 1-2 s and bgpd would hold the v6 session back.
+            ip(&[
+                "netns",
+                "exec",
+                ns,
+                "sh",
+                "-c",
+                "echo 0 >/proc/sys/net/ipv6/conf/all/accept_dad && \
+                 echo 0 >/proc/sys/net/ipv6/conf/default/accept_dad",
+            ]);
+            ip(&["-n", ns, "link", "set", "lo", "up"]);
+        }
+        let (if_a, if_b) = (format!("{a}b"), format!("{b}a"));
+        ip(&[
+            "link", "add", &if_a, "netns", a, "type", "veth", "peer", "name", &if_b, "netns", b,
+        ]);
+        ip(&["-n", a, "addr", "add", &format!("{A4}/24"), "dev", &if_a]);
+        ip(&["-n", b, "addr", "add", &format!("{B4}/24"), "dev", &if_b]);
+        ip(&[
+            "-n",
+            a,
+            "-6",
+            "addr",
+            "add",
+            &format!("{A6}/64"),
+            "dev",
+            &if_a,
+            "nodad",
+        ]);
+        ip(&[
+            "-n",
+            b,
+            "-6",
+            "addr",
+            "add",
+            &format!("{B6}/64"),
+            "dev",
+            &if_b,
+            "nodad",
+        ]);
+        ip(&["-n", a, "link", "set", &if_a, "up"]);
+        ip(&["-n", b, "link", "set", &if_b, "up"]);
+        // The service addresses: FRR's import check advertises a `network P` only when
+        // exactly P is in zebra's RIB, and an address on lo gives that connected /32 (/128).
+        for p in DEFAULT_VRF_PREFIXES {
+            if p.contains(':') {
+                ip(&["-n", a, "-6", "addr", "add", p, "dev", "lo", "nodad"]);
+            } else {
+                ip(&["-n", a, "addr", "add", p, "dev", "lo"]);
+            }
+        }
+        if self.opts.vrf {
+            let (if_v, if_bv) = (format!("{v}b"), format!("{b}v"));
+            ip(&[
+                "link", "add", &if_v, "netns", v, "type", "veth", "peer", "name", &if_bv, "netns",
+                b,
+            ]);
+            ip(&["-n", v, "addr", "add", &format!("{VRF4}/30"), "dev", &if_v]);
+            ip(&[
+                "-n",
+                b,
+                "addr",
+                "add",
+                &format!("{BVRF4}/30"),
+                "dev",
+                &if_bv,
+            ]);
+            ip(&["-n", v, "link", "set", &if_v, "up"]);
+            ip(&["-n", b, "link", "set", &if_bv, "up"]);
+            for p in VRF_PREFIXES {
+                ip(&["-n", v, "addr", "add", p, "dev", "lo"]);
+            }
+        }
+    }
+
+    fn write_configs(&self) {
+        let vrf = self.opts.vrf;
+        let mut a = format!(
+            "frr defaults {PROFILE}\n!\n\
+             router bgp {ASN_A}\n\
+             \x20bgp router-id {A4}\n\
+             \x20! default ~1 s: the first UPDATE to a freshly established peer waits for it\n\
+             \x20coalesce-time 0\n\
+             \x20no bgp ebgp-requires-policy\n\
+             \x20no bgp default ipv4-unicast\n\
+             \x20neighbor {B4} remote-as {ASN_B}\n\
+             \x20neighbor {B4} timers connect 2\n\
+             \x20neighbor {B6} remote-as {ASN_B}\n\
+             \x20neighbor {B6} timers connect 2\n\
+             \x20address-family ipv4 unicast\n\
+             \x20 neighbor {B4} activate\n\
+             \x20exit-address-family\n\
+             \x20address-family ipv6 unicast\n\
+             \x20 neighbor {B6} activate\n\
+             \x20exit-address-family\n\
+             exit\n!\n"
+        );
+        if vrf {
+            a.push_str(&format!(
+                "router bgp {ASN_VRF} vrf {}\n\
+                 \x20bgp router-id {VRF4}\n\
+                 \x20coalesce-time 0\n\
+                 \x20no bgp ebgp-requires-policy\n\
+                 \x20no bgp default ipv4-unicast\n\
+                 \x20neighbor {BVRF4} remote-as {ASN_B}\n\
+                 \x20neighbor {BVRF4} timers connect 2\n\
+                 \x20address-family ipv4 unicast\n\
+                 \x20 neighbor {BVRF4} activate\n\
+                 \x20exit-address-family\n\
+                 exit\n!\n",
+                self.ns_vrf
+            ));
+        }
+        let (vrf_nb, vrf_act) = if vrf {
+            (
+                format!(
+                    " neighbor {VRF4} remote-as {ASN_VRF}\n neighbor {VRF4} timers connect 2\n"
+                ),
+                format!("  neighbor {VRF4} activate\n"),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        let b = format!(
+            "frr defaults {PROFILE}\n!\n\
+             router bgp {ASN_B}\n\
+             \x20bgp router-id {B4}\n\
+             \x20coalesce-time 0\n\
+             \x20no bgp ebgp-requires-policy\n\
+             \x20no bgp default ipv4-unicast\n\
+             \x20neighbor {A4} remote-as {ASN_A}\n\
+             \x20neighbor {A4} timers connect 2\n\
+             \x20neighbor {A6} remote-as {ASN_A}\n\
+             \x20neighbor {A6} timers connect 2\n\
+             {vrf_nb}\
+             \x20address-family ipv4 unicast\n\
+             \x20 neighbor {A4} activate\n\
+             {vrf_act}\
+             \x20exit-address-family\n\
+             \x20address-family ipv6 unicast\n\
+             \x20 neighbor {A6} activate\n\
+             \x20exit-address-family\n\
+             exit\n!\n"
+        );
+        let (uid, gid) = self.frr_ids;
+        for (ps, conf) in [(&self.ps_a, a), (&self.ps_b, b)] {
+            let dir = Path::new(FRR_ETC).join(ps);
+            frr_dir(&dir, uid, gid, 0o750);
+            for (file, text) in [
+                ("frr.conf", conf.as_str()),
+                // vtysh -N <ps> reads <dir>/vtysh.conf (and warns on stderr when it's missing)
+                ("vtysh.conf", "service integrated-vtysh-config\n"),
+            ] {
+                let path = dir.join(file);
+                write_file(&path, text, 0o640);
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
+            }
+        }
+    }
+
+    /// `ip netns exec NS /usr/lib/frr/<name> -d -N <ps> …`, then waits for its pid file and
+    /// vty socket and records the PID.
+    fn start_daemon(&mut self, router: Router, name: &'static str) {
+        let (ns, ps) = match router {
+            Router::A => (self.ns_a.clone(), self.ps_a.clone()),
+            Router::B => (self.ns_b.clone(), self.ps_b.clone()),
+        };
+        let (uid, gid) = self.frr_ids;
+        let dir = Path::new(FRR_RUN).join(&ps);
+        frr_dir(&dir, uid, gid, 0o755);
+        let pid_file = dir.join(format!("{name}.pid"));
+        let vty = dir.join(format!("{name}.vty"));
+        // A stopped daemon leaves both behind; the new ones tell us the new daemon is up.
+        for f in [&pid_file, &vty] {
+            if let Err(e) = fs::remove_file(f) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    panic!("cannot remove {}: {e}", f.display());
+                }
+            }
+        }
+        let log = dir.join(format!("{name}.log"));
+        let stderr_path = dir.join(format!("{name}.stderr"));
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", stderr_path.display()));
+        let stdout = stderr
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", stderr_path.display()));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns])
+            .arg(format!("{FRR_SBIN}/{name}"))
+            .args(["-d", "-N", &ps, "-F", PROFILE, "-P", "0", "--log"])
+            .arg(format!("file:{}", log.display()));
+        if name == "zebra" {
+            cmd.args(["-s", "90000000"]);
+            if router == Router::A && self.opts.vrf {
+                cmd.arg("-n"); // netns VRF backend: the VRF netns becomes VRF <its name>
+            }
+        }
+        // cwd /: `ip netns exec` keeps it, and the daemons should not pin the test's dir
+        cmd.current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let what = describe(&cmd);
+        let status = cmd
+            .spawn()
+            .and_then(|child| wait_timeout(child, DAEMON_START_TIMEOUT))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let failure = |why: String| -> ! {
+            panic!(
+                "{name} of {router:?} did not start: {why}\n$ {what}\n--- {} ---\n{}\n--- {} ---\n{}",
+                stderr_path.display(),
+                read_lossy(&stderr_path),
+                log.display(),
+                tail(&read_lossy(&log), 30)
+            )
+        };
+        if !status.success() {
+            failure(format!("exit status {status}"));
+        }
+        let t0 = Instant::now();
+        loop {
+            let pid = fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            if let Some(pid) = pid.filter(|_| vty.exists()) {
+                if !frr_alive(pid, &ps) {
+                    failure(format!(
+                        "pid {pid} (from {}) is not running",
+                        pid_file.display()
+                    ));
+                }
+                self.daemons.push(Daemon { ps, name, pid });
+                return;
+            }
+            if t0.elapsed() > DAEMON_START_TIMEOUT {
+                failure(format!(
+                    "no {} and {} after {DAEMON_START_TIMEOUT:?}",
+                    pid_file.display(),
+                    vty.display()
+                ));
+            }
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Daemons start with an empty config; `vtysh -b` pushes `/etc/frr/<ps>/frr.conf` into all
+    /// of them (exit 0 clean, 2 when some lines failed).
+    fn push_config(&self, router: Router) {
+        self.vtysh_ok_inner(router, &["-b"]);
+    }
+
+    fn peer_states(&self, router: Router) -> Option<BTreeMap<String, String>> {
+        let cmd = match router {
+            Router::A => "show bgp vrf all summary json",
+            Router::B => "show bgp summary json",
+        };
+        let out = self.vtysh(router, &["-c", cmd]);
+        if !out.status.success() {
+            return None;
+        }
+        let doc = Json::parse(&String::from_utf8_lossy(&out.stdout)).ok()?;
+        let mut states = BTreeMap::new();
+        collect_peer_states(&doc, &mut states);
+        Some(states)
+    }
+
+    fn all_established(&self) -> bool {
+        let mut want_a = vec![B4, B6];
+        let mut want_b = vec![A4, A6];
+        if self.opts.vrf {
+            want_a.push(BVRF4);
+            want_b.push(VRF4);
+        }
+        [(Router::B, want_b), (Router::A, want_a)]
+            .into_iter()
+            .all(|(router, want)| {
+                self.peer_states(router).is_some_and(|states| {
+                    want.iter()
+                        .all(|p| states.get(*p).is_some_and(|s| s == "Established"))
+                })
+            })
+    }
+
+    fn expect_established(&self, timeout: Duration) {
+        if self.wait_established(timeout) {
+            return;
+        }
+        let mut report = String::new();
+        for (router, cmd) in [
+            (Router::A, "show bgp vrf all summary"),
+            (Router::B, "show bgp summary"),
+        ] {
+            let out = self.vtysh(router, &["-c", cmd]);
+            report.push_str(&format!(
+                "--- {router:?}: {cmd} ({}) ---\n{}\n",
+                out.status,
+                show(&out)
+            ));
+        }
+        for ps in [&self.ps_a, &self.ps_b] {
+            let log = Path::new(FRR_RUN).join(ps).join("bgpd.log");
+            report.push_str(&format!(
+                "--- {} (tail) ---\n{}\n",
+                log.display(),
+                tail(&read_lossy(&log), 20)
+            ));
+        }
+        panic!("BGP sessions not all Established after {timeout:?}\n{report}");
+    }
+}
+
+impl Drop for Lab {
+    /// Kills our daemons (by PID, cmdline checked), deletes our namespaces, FRR dirs and temp
+    /// dir. Never panics; problems are printed.
+    fn drop(&mut self) {
+        let mut pids: Vec<(u32, String)> =
+            self.daemons.iter().map(|d| (d.pid, d.ps.clone())).collect();
+        // Also daemons that started but were not recorded (a panic during start-up).
+        let ours = [self.ps_a.clone(), self.ps_b.clone()];
+        for (pid, ps) in frr_processes() {
+            if ours.contains(&ps) && !pids.iter().any(|(p, _)| *p == pid) {
+                pids.push((pid, ps));
+            }
+        }
+        let left = stop_pids(&pids);
+        if !left.is_empty() {
+            eprintln!("lab: FRR daemons {left:?} survived SIGKILL");
+        }
+        self.daemons.clear();
+        for ns in [&self.ns_a, &self.ns_b, &self.ns_vrf] {
+            delete_netns(ns);
+        }
+        for ps in &ours {
+            remove_dir(&Path::new(FRR_ETC).join(ps));
+            remove_dir(&Path::new(FRR_RUN).join(ps));
+        }
+        remove_dir(&self.tmp);
+    }
+}
+
+/// Removes what labs of earlier, crashed test runs left behind: FRR daemons, namespaces,
+/// `/etc/frr/<ps>`, `/var/run/frr/<ps>` and temp dirs whose name says they were made by a
+/// process that no longer exists. Touches only names of the form this harness creates.
+pub fn cleanup_stale() {
+    let _serial = CLEANUP.lock().unwrap_or_else(|e| e.into_inner());
+    let me = process::id();
+    let stale = |name: &str| {
+        owner_pid(name).is_some_and(|pid| pid != me && !Path::new(&format!("/proc/{pid}")).exists())
+    };
+    let daemons: Vec<(u32, String)> = frr_processes()
+        .into_iter()
+        .filter(|(_, ps)| stale(ps))
+        .collect();
+    if !daemons.is_empty() {
+        eprintln!("lab: stopping stale FRR daemons {daemons:?}");
+        stop_pids(&daemons);
+    }
+    for name in dir_names(Path::new(NETNS_DIR)) {
+        if stale(&name) {
+            eprintln!("lab: deleting stale netns {name}");
+            delete_netns(&name);
+        }
+    }
+    for base in [
+        PathBuf::from(FRR_ETC),
+        PathBuf::from(FRR_RUN),
+        std::env::temp_dir(),
+    ] {
+        for name in dir_names(&base) {
+            if stale(&name) {
+                eprintln!("lab: removing stale {}", base.join(&name).display());
+                remove_dir(&base.join(&name));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- helpers
+
+fn skip(why: &str) -> Option<Lab> {
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    if ci {
+        panic!("FRR lab not available, and CI=true makes that a failure: {why}");
+    }
+    let test = thread::current().name().unwrap_or("?").to_string();
+    let bar = "!".repeat(78);
+    // Straight to the process's stderr: libtest's capture only sees eprintln!.
+    let _ = writeln!(
+        io::stderr(),
+        "\n{bar}\n\
+         !!! SKIPPED: FRR lab not available: {why}\n\
+         !!! test `{test}` did NOT run its FRR checks.\n\
+         !!! It needs root, FRR ({FRR_SBIN}/zebra, {FRR_SBIN}/bgpd, {VTYSH}) and `ip netns`.\n\
+         !!! With CI=true this is a failure instead of a skip.\n\
+         {bar}\n"
+    );
+    None
+}
+
+/// Root, FRR binaries, user `frr`, `ip netns list`. Returns frr's (uid, gid).
+fn prerequisites() -> Result<(u32, u32), String> {
+    let status = fs::read_to_string("/proc/self/status")
+        .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse::<u32>().ok());
+    if euid != Some(0) {
+        let euid = euid.map_or_else(|| "unknown".to_string(), |u| u.to_string());
+        return Err(format!("not root (effective uid {euid})"));
+    }
+    for bin in [
+        format!("{FRR_SBIN}/zebra"),
+        format!("{FRR_SBIN}/bgpd"),
+        VTYSH.to_string(),
+    ] {
+        if !Path::new(&bin).is_file() {
+            return Err(format!("FRR binary {bin} missing (apt-get install frr)"));
+        }
+    }
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let ids = passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            if f.len() > 3 && f[0] == "frr" {
+                Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?))
+            } else {
+                None
+            }
+        })
+        .ok_or("user `frr` missing from /etc/passwd (FRR not installed?)")?;
+    let out = run(Command::new("ip").args(["netns", "list"]), CMD_TIMEOUT)
+        .map_err(|e| format!("`ip netns` unusable: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`ip netns list` failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(ids)
+}
+
+fn base36(mut n: u32) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(char::from_digit(n % 36, 36).unwrap_or('0'));
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.iter().rev().collect()
+}
+
+/// The creator PID encoded in a name this harness made: `acd<pid36>-<n36>[role…]`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(NAME_PREFIX)?;
+    let (pid, tail) = rest.split_once('-')?;
+    let lower36 = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 7
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    };
+    if !lower36(pid) || !lower36(tail) {
+        return None;
+    }
+    u32::from_str_radix(pid, 36).ok()
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Running FRR daemons (`/usr/lib/frr/…`, not zombies) as `(pid, pathspace)`.
+fn frr_processes() -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for name in dir_names(Path::new("/proc")) {
+        let Ok(pid) = name.parse::<u32>() else {
+            continue;
+        };
+        if let Some(ps) = frr_pathspace(pid) {
+            found.push((pid, ps));
+        }
+    }
+    found
+}
+
+/// The `-N` pathspace of a live (non-zombie) process running `/usr/lib/frr/<daemon>`.
+fn frr_pathspace(pid: u32) -> Option<String> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+    if !args.first()?.starts_with(format!("{FRR_SBIN}/").as_bytes()) {
+        return None;
+    }
+    let ps = args.windows(2).find(|w| w[0] == b"-N")?[1];
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let state = status
+        .lines()
+        .find_map(|l| l.strip_prefix("State:"))?
+        .trim_start();
+    if state.starts_with('Z') || state.starts_with('X') {
+        return None;
+    }
+    String::from_utf8(ps.to_vec()).ok()
+}
+
+/// PID is a live FRR daemon of pathspace `ps` (cmdline checked, zombies count as dead).
+fn frr_alive(pid: u32, ps: &str) -> bool {
+    frr_pathspace(pid).is_some_and(|p| p == ps)
+}
+
+/// SIGTERM, wait up to 5 s, SIGKILL, wait 2 s more. Each PID is checked against its
+/// pathspace before every signal. Returns the PIDs still alive. Never panics.
+fn stop_pids(pids: &[(u32, String)]) -> Vec<u32> {
+    let alive = |pids: &[(u32, String)]| -> Vec<(u32, String)> {
+        pids.iter()
+            .filter(|(pid, ps)| frr_alive(*pid, ps))
+            .cloned()
+            .collect()
+    };
+    let mut left = alive(pids);
+    for (signal, wait) in [
+        ("-TERM", DAEMON_STOP_TIMEOUT),
+        ("-KILL", Duration::from_secs(2)),
+    ] {
+        if left.is_empty() {
+            break;
+        }
+        let mut cmd = Command::new("kill");
+        cmd.arg(signal)
+            .args(left.iter().map(|(pid, _)| pid.to_string()));
+        if let Err(e) = run(&mut cmd, CMD_TIMEOUT) {
+            eprintln!("lab: {e}");
+        }
+        poll_until(wait, || alive(&left).is_empty());
+        left = alive(&left);
+    }
+    left.into_iter().map(|(pid, _)| pid).collect()
+}
+
+fn delete_netns(ns: &str) {
+    if !Path::new(NETNS_DIR).join(ns).exists() {
+        return;
+    }
+    match run(Command::new("ip").args(["netns", "del", ns]), CMD_TIMEOUT) {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => eprintln!(
+            "lab: ip netns del {ns} failed ({}):\n{}",
+            out.status,
+            show(&out)
+        ),
+        Err(e) => eprintln!("lab: {e}"),
+    }
+}
+
+fn remove_dir(dir: &Path) {
+    if let Err(e) = fs::remove_dir_all(dir) {
+        if e.kind() != io::ErrorKind::NotFound {
+            eprintln!("lab: cannot remove {}: {e}", dir.display());
+        }
+    }
+}
+
+/// Creates `dir` (if needed) owned by frr with `mode`.
+fn frr_dir(dir: &Path, uid: u32, gid: u32, mode: u32) {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+        .unwrap_or_else(|e| panic!("chown {}: {e}", dir.display()));
+    fs::set_permissions(dir, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", dir.display()));
+}
+
+fn write_file(path: &Path, text: &str, mode: u32) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+fn read_lossy(path: &Path) -> String {
+    fs::read(path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|e| format!("<cannot read: {e}>"))
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if t0.elapsed() >= timeout {
+            return false;
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// `(vrf, prefix)` of every `  network P [route-map …]` line in a bgpd running config.
+pub fn parse_networks(config: &str) -> Vec<(Option<String>, String)> {
+    let mut found = Vec::new();
+    let mut vrf: Option<Option<String>> = None; // Some(..) inside a `router bgp` block
+    for line in config.lines() {
+        if let Some(rest) = line.strip_prefix("router bgp ") {
+            vrf = Some(instance_vrf(rest));
+        } else if !line.starts_with(' ') {
+            // `exit` (FRR >= 8), or `!`/anything else at column 0 (older FRR): block ends
+            vrf = None;
+        } else if let (Some(v), Some(rest)) = (&vrf, line.strip_prefix("  network ")) {
+            if let Some(prefix) = rest.split_whitespace().next() {
+                found.push((v.clone(), prefix.to_string()));
+            }
+        }
+    }
+    found
+}
+
+/// `(asn, vrf)` of every `router bgp ASN [vrf NAME]` line.
+pub fn parse_instances(config: &str) -> Vec<(u32, Option<String>)> {
+    config
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("router bgp ")?;
+            let asn = rest.split_whitespace().next()?.parse().ok()?;
+            Some((asn, instance_vrf(rest)))
+        })
+        .collect()
+}
+
+fn instance_vrf(after_router_bgp: &str) -> Option<String> {
+    let words: Vec<&str> = after_router_bgp.split_whitespace().collect();
+    match words.as_slice() {
+        [_, "vrf", name, ..] => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// Walks a `show bgp … summary json` document: every `"peers": {addr: {"state": …}}`.
+fn collect_peer_states(doc: &Json, states: &mut BTreeMap<String, String>) {
+    for (key, value) in doc.entries() {
+        if key == "peers" {
+            for (addr, peer) in value.entries() {
+                let state = peer.get("state").and_then(Json::as_str).unwrap_or("?");
+                states.insert(addr.clone(), state.to_string());
+            }
+        } else {
+            collect_peer_states(value, states);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------- commands
+
+fn describe(cmd: &Command) -> String {
+    format!("{cmd:?}")
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "--- stdout ---\n{}\n--- stderr ---\n{}",
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        String::from_utf8_lossy(&out.stderr).trim_end()
+    )
+}
+
+/// Waits for `child`, killing it after `timeout`.
+fn wait_timeout(mut child: Child, timeout: Duration) -> io::Result<ExitStatus> {
+    let t0 = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if t0.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("did not finish within {timeout:?} (killed)"),
+            ));
+        }
+        thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// Reads a pipe to its end in a thread, so a chatty child can't block on a full pipe.
+fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    if let Some(mut pipe) = pipe {
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+    }
+    rx
+}
+
+/// Runs `cmd` with stdin from /dev/null and stdout/stderr captured, killing it after
+/// `timeout`. Never panics; the error says what was run.
+fn run(cmd: &mut Command, timeout: Duration) -> io::Result<Output> {
+    let what = describe(cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run {what}: {e}")))?;
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    // A grandchild could keep a pipe open: don't wait for the readers forever.
+    let collect =
+        |rx: mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default();
+    match wait_timeout(child, timeout) {
+        Ok(status) => Ok(Output {
+            status,
+            stdout: collect(stdout),
+            stderr: collect(stderr),
+        }),
+        Err(e) => {
+            let partial = format!(
+                "--- stdout ---\n{}\n--- stderr ---\n{}",
+                String::from_utf8_lossy(&collect(stdout)).trim_end(),
+                String::from_utf8_lossy(&collect(stderr)).trim_end()
+            );
+            Err(io::Error::new(e.kind(), format!("{what}: {e}\n{partial}")))
+        }
+    }
+}
+
+/// [`run`], panicking (with the output) unless the command exits 0.
+fn check(cmd: &mut Command, timeout: Duration) -> Output {
+    let what = describe(cmd);
+    let out = run(cmd, timeout).unwrap_or_else(|e| panic!("{e}"));
+    if !out.status.success() {
+        panic!("{what} failed ({}):\n{}", out.status, show(&out));
+    }
+    out
+}
+
+fn ip(args: &[&str]) -> Output {
+    check(Command::new("ip").args(args), CMD_TIMEOUT)
+}
+
+// ---------------------------------------------------------------------- JSON
+
+/// Just enough JSON (std only) to read vtysh's `… json` output.
+pub mod json {
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum Json {
+        Null,
+        Bool(bool),
+        Num(f64),
+        Str(String),
+        Arr(Vec<Json>),
+        Obj(Vec<(String, Json)>),
+    }
+
+    impl Json {
+        pub fn parse(text: &str) -> Result<Json, String> {
+            let mut p = Parser {
+                s: text.as_bytes(),
+                i: 0,
+            };
+            let value = p.value(0)?;
+            p.ws();
+            if p.i != p.s.len() {
+                return Err(p.err("trailing characters"));
+            }
+            Ok(value)
+        }
+
+        /// Member `key` of an object.
+        pub fn get(&self, key: &str) -> Option<&Json> {
+            self.entries()
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v)
+        }
+
+        pub fn as_str(&self) -> Option<&str> {
+            match self {
+                Json::Str(s) => Some(s),
+                _ => None,
+            }
+        }
+
+        pub fn as_bool(&self) -> Option<bool> {
+            match self {
+                Json::Bool(b) => Some(*b),
+                _ => None,
+            }
+        }
+
+        #[allow(dead_code)]
+        pub fn as_f64(&self) -> Option<f64> {
+            match self {
+                Json::Num(n) => Some(*n),
+                _ => None,
+            }
+        }
+
+        /// Elements of an array (empty for anything else).
+        pub fn items(&self) -> &[Json] {
+            match self {
+                Json::Arr(v) => v,
+                _ => &[],
+            }
+        }
+
+        /// Members of an object in document order (empty for anything else).
+        pub fn entries(&self) -> &[(String, Json)] {
+            match self {
+                Json::Obj(m) => m,
+                _ => &[],
+            }
+        }
+    }
+
+    struct Parser<'a> {
+        s: &'a [u8],
+        i: usize,
+    }
+
+    impl Parser<'_> {
+        fn err(&self, what: &str) -> String {
+            format!("{what} at byte {}", self.i)
+        }
+
+        fn ws(&mut self) {
+            while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, b: u8) -> bool {
+            self.ws();
+            if self.s.get(self.i) == Some(&b) {
+                self.i += 1;
+                true
+            } else {
+                false
+            }
+        }
+
+        fn value(&mut self, depth: usize) -> Result<Json, String> {
+            if depth > 200 {
+                return Err(self.err("nested too deeply"));
+            }
+            self.ws();
+            match self.s.get(self.i) {
+                Some(b'{') => {
+                    self.i += 1;
+                    let mut members = Vec::new();
+                    if self.eat(b'}') {
+                        return Ok(Json::Obj(members));
+                    }
+                    loop {
+                        self.ws();
+                        let key = self.string()?;
+                        if !self.eat(b':') {
+                            return Err(self.err("expected ':'"));
+                        }
+                        members.push((key, self.value(depth + 1)?));
+                        if self.eat(b'}') {
+                            return Ok(Json::Obj(members));
+                        }
+                        if !self.eat(b',') {
+                            return Err(self.err("expected ',' or '}'"));
+                        }
+                    }
+                }
+                Some(b'[') => {
+                    self.i += 1;
+                    let mut items = Vec::new();
+                    if self.eat(b']') {
+                        return Ok(Json::Arr(items));
+                    }
+                    loop {
+                        items.push(self.value(depth + 1)?);
+                        if self.eat(b']') {
+                            return Ok(Json::Arr(items));
+                        }
+                        if !self.eat(b',') {
+                            return Err(self.err("expected ',' or ']'"));
+                        }
+                    }
+                }
+                Some(b'"') => Ok(Json::Str(self.string()?)),
+                Some(b't') => self.literal("true", Json::Bool(true)),
+                Some(b'f') => self.literal("false", Json::Bool(false)),
+                Some(b'n') => self.literal("null", Json::Null),
+                Some(b'-' | b'0'..=b'9') => {
+                    let start = self.i;
+                    while self.s.get(self.i).is_some_and(|b| {
+                        matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    }) {
+                        self.i += 1;
+                    }
+                    let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
+                    text.parse()
+                        .map(Json::Num)
+                        .map_err(|_| self.err("bad number"))
+                }
+                _ => Err(self.err("expected a value")),
+            }
+        }
+
+        fn literal(&mut self, word: &str, value: Json) -> Result<Json, String> {
+            if self.s[self.i..].starts_with(word.as_bytes()) {
+                self.i += word.len();
+                Ok(value)
+            } else {
+                Err(self.err("bad literal"))
+            }
+        }
+
+        fn hex4(&mut self) -> Result<u32, String> {
+            let digits = self
+                .s
+                .get(self.i..self.i + 4)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .ok_or_else(|| self.err("bad \\u escape"))?;
+            self.i += 4;
+            Ok(digits)
+        }
+
+        fn string(&mut self) -> Result<String, String> {
+            if self.s.get(self.i) != Some(&b'"') {
+                return Err(self.err("expected a string"));
+            }
+            self.i += 1;
+            let mut out = Vec::new();
+            loop {
+                let Some(&b) = self.s.get(self.i) else {
+                    return Err(self.err("unterminated string"));
+                };
+                self.i += 1;
+                match b {
+                    b'"' => break,
+                    b'\\' => {
+                        let Some(&e) = self.s.get(self.i) else {
+                            return Err(self.err("unterminated escape"));
+                        };
+                        self.i += 1;
+                        let c = match e {
+                            b'"' => '"',
+                            b'\\' => '\\',
+                            b'/' => '/',
+                            b'b' => '\u{8}',
+                            b'f' => '\u{c}',
+                            b'n' => '\n',
+                            b'r' => '\r',
+                            b't' => '\t',
+                            b'u' => {
+                                let mut code = self.hex4()?;
+                                if (0xd800..0xdc00).contains(&code)
+                                    && self.s[self.i..].starts_with(b"\\u")
+                                {
+                                    self.i += 2;
+                                    let low = self.hex4()?;
+                                    code = 0x10000
+                                        + ((code - 0xd800) << 10)
+                                        + (low.wrapping_sub(0xdc00) & 0x3ff);
+                                }
+                                char::from_u32(code).unwrap_or('\u{fffd}')
+                            }
+                            _ => return Err(self.err("bad escape")),
+                        };
+                        let mut buf = [0; 4];
+                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                    }
+                    _ => out.push(b),
+                }
+            }
+            // Raw bytes were copied from a &str, escapes encoded as UTF-8: always valid.
+            String::from_utf8(out).map_err(|_| self.err("invalid UTF-8"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_the_creator_pid() {
+        for pid in [1, 42, 65535, 4_194_304] {
+            let id = format!("{NAME_PREFIX}{}-{}", base36(pid), base36(1295));
+            assert_eq!(owner_pid(&format!("{id}a")), Some(pid));
+            assert_eq!(owner_pid(&id), Some(pid));
+            // interface names (id + 2 chars) fit IFNAMSIZ-1 even for the largest pid_max
+            assert!(id.len() + 2 <= 15, "{id}");
+        }
+        for other in [
+            "acd",
+            "acd-1",
+            "acdx",
+            "acd12",
+            "acd1-",
+            "acdQ-1",
+            "frr",
+            "acd1-1.conf",
+        ] {
+            assert_eq!(owner_pid(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn networks_and_instances_from_running_config() {
+        let cfg = "Building configuration...\n\nCurrent configuration:\n!\n\
+                   frr version 8.4.4\nfrr defaults traditional\n!\n\
+                   router bgp 65536\n bgp router-id 198.51.100.1\n no bgp default ipv4-unicast\n\
+                   \x20neighbor 198.51.100.2 remote-as 64496\n !\n address-family ipv4 unicast\n\
+                   \x20 network 203.0.113.53/32\n  network 203.0.113.54/32 route-map X\n\
+                   \x20exit-address-family\n !\n address-family ipv6 unicast\n\
+                   \x20 network 2001:db8:53::53/128\n exit-address-family\nexit\n!\n\
+                   router bgp 65537 vrf blue\n address-family ipv4 unicast\n\
+                   \x20 network 203.0.113.123/32\n exit-address-family\nexit\n!\n\
+                   route-map X permit 10\n  network 1.2.3.4/32\nexit\n!\nend\n";
+        assert_eq!(
+            parse_networks(cfg),
+            vec![
+                (None, "203.0.113.53/32".to_string()),
+                (None, "203.0.113.54/32".to_string()),
+                (None, "2001:db8:53::53/128".to_string()),
+                (Some("blue".to_string()), "203.0.113.123/32".to_string()),
+            ]
+        );
+        assert_eq!(
+            parse_instances(cfg),
+            vec![(65536, None), (65537, Some("blue".to_string()))]
+        );
+    }
+
+    /// The harness itself: the wrapper works, and Drop leaves nothing behind.
+    #[test]
+    fn lab_cleans_up_after_itself() {
+        let Some(lab) = Lab::require() else {
+            return;
+        };
+        let out = run(
+            Command::new(lab.vtysh_a()).args(["-c", "show version"]),
+            CMD_TIMEOUT,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("FRRouting"),
+            "{}",
+            show(&out)
+        );
+        let pids: Vec<u32> = lab.daemons.iter().map(|d| d.pid).collect();
+        assert_eq!(pids.len(), 4);
+        let names = [lab.ns_a.clone(), lab.ns_b.clone(), lab.ns_vrf.clone()];
+        let dirs = [
+            Path::new(FRR_ETC).join(&lab.ps_a),
+            Path::new(FRR_RUN).join(&lab.ps_b),
+            lab.tmp.clone(),
+        ];
+        for ns in &names {
+            assert!(Path::new(NETNS_DIR).join(ns).exists(), "{ns}");
+        }
+        drop(lab);
+        for pid in pids {
+            assert!(
+                frr_pathspace(pid).is_none(),
+                "daemon {pid} survived the lab"
+            );
+        }
+        for ns in &names {
+            assert!(
+                !Path::new(NETNS_DIR).join(ns).exists(),
+                "netns {ns} survived the lab"
+            );
+        }
+        for dir in &dirs {
+            assert!(!dir.exists(), "{} survived the lab", dir.display());
+        }
+    }
+
+    /// Leftovers named after a process that is gone are removed; live ones are not.
+    #[test]
+    fn cleanup_stale_removes_leftovers_of_dead_processes() {
+        if prerequisites().is_err() {
+            return;
+        }
+        let mut child = Command::new("true")
+            .spawn()
+            .unwrap_or_else(|e| panic!("true: {e}"));
+        let dead = child.id();
+        let _ = child.wait();
+        let stale = format!("{NAME_PREFIX}{}-0", base36(dead));
+        let live = format!("{NAME_PREFIX}{}-zz0", base36(process::id()));
+        let mut made = Vec::new();
+        for id in [&stale, &live] {
+            let ns = format!("{id}a");
+            check(Command::new("ip").args(["netns", "add", &ns]), CMD_TIMEOUT);
+            let dirs = [
+                Path::new(FRR_ETC).join(&ns),
+                Path::new(FRR_RUN).join(&ns),
+                std::env::temp_dir().join(id),
+            ];
+            for d in &dirs {
+                fs::create_dir_all(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
+            }
+            made.push((id.clone(), ns, dirs));
+        }
+        cleanup_stale();
+        let exists = |ns: &str, dirs: &[PathBuf; 3]| {
+            let mut v = vec![Path::new(NETNS_DIR).join(ns).exists()];
+            v.extend(dirs.iter().map(|d| d.exists()));
+            v
+        };
+        let (_, ns, dirs) = &made[0];
+        let stale_left = exists(ns, dirs);
+        let (_, ns, dirs) = &made[1];
+        let live_left = exists(ns, dirs);
+        // clean up the live one by hand before asserting
+        delete_netns(ns);
+        for d in dirs {
+            remove_dir(d);
+        }
+        assert_eq!(
+            stale_left, [false; 4],
+            "leftovers of pid {dead} not removed"
+        );
+        assert_eq!(live_left, [true; 4], "leftovers of a live process removed");
+    }
+
+    #[test]
+    fn json_subset() {
+        let doc = Json::parse(
+            r#"{"a":[1,-2.5e1,true,false,null],"s":"x\"\\\/\n\u00e9\ud83d\ude00","o":{}, "e":[]}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(doc.get("a").map(|a| a.items().len()), Some(5));
+        assert_eq!(
+            doc.get("a").and_then(|a| a.items()[1].as_f64()),
+            Some(-25.0)
+        );
+        assert_eq!(doc.get("s").and_then(Json::as_str), Some("x\"\\/\né😀"));
+        assert!(Json::parse("{").is_err());
+        assert!(Json::parse("{} x").is_err());
+        assert_eq!(Json::parse("{\n}\n"), Ok(Json::Obj(vec![])));
+    }
+}
