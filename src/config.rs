@@ -33,6 +33,13 @@ pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// FRR's VRF_NAMSIZ is 36 bytes including the NUL.
 const MAX_VRF_LEN: usize = 35;
 const MAX_RISE_FALL: i64 = 1000;
+/// Below these a setting is a typo that would make the daemon spin: polls, reconciles and
+/// vtysh deadlines of less than 100 ms, HTTP deadlines of less than 10 ms.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+const MIN_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+/// A configuration file is a few kilobytes; refuse to read a runaway one.
+const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +165,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     };
     if path.is_dir() {
         return Err(io_err(ErrorKind::Io, "is a directory, not a file".into()));
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(io_err(ErrorKind::Io, "is not a regular file".into()));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(io_err(
+                ErrorKind::Invalid,
+                format!(
+                    "is {} bytes; a configuration is at most {MAX_FILE_SIZE}",
+                    meta.len()
+                ),
+            ));
+        }
     }
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
@@ -304,7 +325,12 @@ impl Ctx<'_> {
         ];
         for (name, slot) in fields {
             if let Some(v) = t.get(name) {
-                *slot = self.positive_duration(&format!("global.{name}"), v)?;
+                let min = if name == "shutdown_timeout" {
+                    MIN_SHUTDOWN_TIMEOUT
+                } else {
+                    MIN_INTERVAL
+                };
+                *slot = self.positive_duration(&format!("global.{name}"), v, min)?;
             }
         }
         Ok(g)
@@ -315,6 +341,13 @@ impl Ctx<'_> {
         let t = self.table(&key, v)?;
         if name.trim().is_empty() {
             return Err(self.err(&key, v.span(), "a service name must not be empty"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(self.err(
+                &key,
+                v.span(),
+                "a service name must not contain control characters (it appears in logs)",
+            ));
         }
         self.known_keys(&key, t, &["prefixes", "checks", "rise", "fall"])?;
         let prefixes = self.prefixes(&key, t, v.span())?;
@@ -381,7 +414,11 @@ impl Ctx<'_> {
                     k.span(),
                     format!(
                         "unknown {} type {:?}; accepted: {known_type}",
-                        section.trim_end_matches('s'),
+                        if section == "prefixes" {
+                            "prefix"
+                        } else {
+                            "check"
+                        },
                         k.get_ref().as_ref()
                     ),
                 ));
@@ -449,11 +486,13 @@ impl Ctx<'_> {
                 }
                 if let Some(pv) = t.get("vtysh") {
                     let s = self.string(&format!("{key}.vtysh"), pv)?;
-                    if s.trim().is_empty() || s.contains('\0') {
+                    if !s.starts_with('/') || s.chars().any(char::is_control) {
                         return Err(self.err(
                             &format!("{key}.vtysh"),
                             pv.span(),
-                            "must be the path of the vtysh program",
+                            format!(
+                                "{s:?} is not an absolute path: must be the path of the vtysh program, e.g. \"/usr/bin/vtysh\" (a wrapper script may add options such as -N)"
+                            ),
                         ));
                     }
                     vtysh = PathBuf::from(s);
@@ -546,11 +585,12 @@ impl Ctx<'_> {
                         parse_url(self.string(&k, uv)?).map_err(|m| self.err(&k, uv.span(), m))?;
                 }
                 if let Some(iv) = t.get("interval") {
-                    interval = self.positive_duration(&format!("{key}.interval"), iv)?;
+                    interval =
+                        self.positive_duration(&format!("{key}.interval"), iv, MIN_INTERVAL)?;
                 }
                 if let Some(tv) = t.get("timeout") {
                     let k = format!("{key}.timeout");
-                    let d = self.positive_duration(&k, tv)?;
+                    let d = self.positive_duration(&k, tv, MIN_TIMEOUT)?;
                     if d > interval {
                         return Err(self.err(
                             &k,
@@ -591,6 +631,16 @@ impl Ctx<'_> {
         let name = self.string(&name_key, name_v)?;
         if name.trim().is_empty() {
             return Err(self.err(&name_key, name_v.span(), "a check name must not be empty"));
+        }
+        if name.trim() != name || name.chars().any(char::is_control) || name == "." || name == ".."
+        {
+            return Err(self.err(
+                &name_key,
+                name_v.span(),
+                format!(
+                    "{name:?}: a check name with surrounding spaces, control characters, or one that is \".\" or \"..\" cannot be fetched from Cabourotte"
+                ),
+            ));
         }
         if name.contains('/') {
             return Err(self.err(
@@ -651,7 +701,13 @@ impl Ctx<'_> {
         }
     }
 
-    fn positive_duration(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Duration> {
+    /// A duration of at least `min` (and never zero).
+    fn positive_duration(
+        &self,
+        key: &str,
+        v: &Spanned<DeValue<'_>>,
+        min: Duration,
+    ) -> Res<Duration> {
         let d = self.duration(key, v)?;
         if d.is_zero() {
             return Err(self.err(
@@ -660,6 +716,17 @@ impl Ctx<'_> {
                 format!(
                     "must be greater than zero; accepted: {}",
                     duration::ACCEPTED
+                ),
+            ));
+        }
+        if d < min {
+            return Err(self.err(
+                key,
+                v.span(),
+                format!(
+                    "{} is too short: the minimum is {}",
+                    duration::format(d),
+                    duration::format(min)
                 ),
             ));
         }
@@ -707,18 +774,43 @@ pub fn parse_url(text: &str) -> Result<String, String> {
     if host.contains('@') {
         return bad("user information in the URL is not supported");
     }
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, after)) if v6.parse::<std::net::Ipv6Addr>().is_ok() => match after {
+                "" => (v6, None),
+                p => match p.strip_prefix(':') {
+                    Some(p) => (v6, Some(p)),
+                    None => return bad("bad text after the IPv6 address"),
+                },
+            },
+            _ => return bad("bad IPv6 address (write it as [2001:db8::1])"),
+        },
+        None => match host.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host, None),
+        },
+    };
+    if !host.starts_with('[')
+        && (name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'))
+    {
+        return bad("bad host name");
+    }
+    if let Some(p) = port {
+        let ok = !p.is_empty()
+            && p.chars().all(|c| c.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|n| n != 0);
+        if !ok {
+            return bad("bad port (1 to 65535)");
+        }
+    }
     if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return bad("contains white space");
     }
     if rest.contains(['?', '#']) {
         return bad("a query or fragment makes no sense here");
-    }
-    let port = host
-        .rsplit_once(':')
-        .map(|(_, p)| p)
-        .filter(|_| !host.ends_with(']'));
-    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
-        return bad("bad port");
     }
     Ok(text.trim_end_matches('/').to_string())
 }
@@ -937,6 +1029,12 @@ checks.cabourotte = ["dns"]
             "http://a:b@h",
             "http://h:99999",
             "http://h/?q",
+            "http://[::1",
+            "http://h:9013:9014",
+            "http://::1:9013",
+            "http://h:+9013",
+            "http://h:0",
+            "http://h%20:80",
         ] {
             assert!(parse_url(bad).is_err(), "{bad}");
         }

@@ -144,7 +144,10 @@ fn parse_iso8601(s: &str) -> Result<Duration, String> {
 pub fn format(d: Duration) -> String {
     let ms = d.as_millis();
     if ms == 0 && !d.is_zero() {
-        return format!("{}us", d.as_micros());
+        return match d.as_micros() {
+            0 => format!("{}ns", d.as_nanos()),
+            us => format!("{us}us"),
+        };
     }
     if ms % 1000 != 0 {
         if ms < 1000 {

@@ -2,6 +2,7 @@
 //! stand-in, a stand-in vtysh, and real FRR in network namespaces.
 
 mod cabourotte;
+mod config_corpus;
 mod core;
 mod frr_pins;
 mod harness;
