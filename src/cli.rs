@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 Usage: anycastd run [-c PATH] [--dry-run] [--log-level LEVEL] [--log-format FORMAT] [--no-color]
-       anycastd check [-c PATH]
+       anycastd check [-c PATH] [--frr]
+       anycastd status [-c PATH] [--json]
        anycastd withdraw [-c PATH]
        anycastd --version | --help
 
@@ -17,13 +18,18 @@ Announce anycast prefixes through FRR while their Cabourotte health checks pass.
 
 Commands:
   run        run the daemon (withdraws every prefix on SIGTERM/SIGINT)
-  check      validate the configuration and print what it says, without touching FRR
+  check      validate the configuration and print what it says, without touching FRR;
+             with --frr also ask FRR whether it can do what the configuration needs
+  status     explain the running daemon's decisions (exit 0 ok, 1 a service is down,
+             2 FRR differs from what health says, 3 the daemon is not running)
   withdraw   withdraw every prefix the configuration manages from FRR, confirm, exit
 
 Options:
   -c, --config PATH      configuration file [env: CONFIG] [default: /etc/anycastd/config.toml]
                          (--configuration is accepted too)
       --dry-run          (run) change nothing in FRR: log the vtysh commands instead
+      --frr              (check) also check FRR: instances, ASNs, import check, policy
+      --json             (status) print the state as JSON
       --log-level LEVEL  debug, info, warning or error [env: LOG_LEVEL] [default: info]
       --log-format FMT   human, json or logfmt [env: LOG_FORMAT]
                          [default: human on a terminal, json otherwise]
@@ -40,6 +46,7 @@ pub enum Command {
     Run(Options),
     Check(Options),
     Withdraw(Options),
+    Status(Options),
     Help,
     Version,
 }
@@ -52,6 +59,8 @@ pub struct Options {
     pub log_format: Option<Format>,
     pub no_color: bool,
     pub dry_run: bool,
+    pub frr: bool,
+    pub json: bool,
 }
 
 /// A usage error, with the text to print.
@@ -81,6 +90,8 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
     let mut format: Option<String> = None;
     let mut no_color = false;
     let mut dry_run = false;
+    let mut frr = false;
+    let mut json = false;
     while let Some(arg) = p.next().map_err(err)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -92,6 +103,8 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
             Long("log-format") => format = Some(p.value().map_err(err)?.string().map_err(err)?),
             Long("no-color") => no_color = true,
             Long("dry-run") => dry_run = true,
+            Long("frr") => frr = true,
+            Long("json") => json = true,
             Value(v) if command.is_none() => command = Some(v.string().map_err(err)?),
             other => return Err(UsageError(other.unexpected().to_string())),
         }
@@ -127,19 +140,28 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
         log_format,
         no_color: no_color || env.var("NO_COLOR").is_some(),
         dry_run,
+        frr,
+        json,
     };
-    if dry_run && command.as_deref() != Some("run") {
-        return Err(UsageError("--dry-run only applies to run".to_string()));
+    for (set, flag, cmd) in [
+        (dry_run, "--dry-run", "run"),
+        (frr, "--frr", "check"),
+        (json, "--json", "status"),
+    ] {
+        if set && command.as_deref() != Some(cmd) {
+            return Err(UsageError(format!("{flag} only applies to {cmd}")));
+        }
     }
     match command.as_deref() {
         Some("run") => Ok(Command::Run(opts)),
         Some("check") => Ok(Command::Check(opts)),
         Some("withdraw") => Ok(Command::Withdraw(opts)),
+        Some("status") => Ok(Command::Status(opts)),
         Some(other) => Err(UsageError(format!(
-            "unknown command {other:?}: expected run, check or withdraw"
+            "unknown command {other:?}: expected run, check, status or withdraw"
         ))),
         None => Err(UsageError(
-            "missing command: expected run, check or withdraw".to_string(),
+            "missing command: expected run, check, status or withdraw".to_string(),
         )),
     }
 }
@@ -171,6 +193,8 @@ mod tests {
                 log_format: None,
                 no_color: false,
                 dry_run: false,
+                frr: false,
+                json: false,
             }))
         );
     }

@@ -60,6 +60,10 @@ pub struct Global {
     pub reconcile_interval: Duration,
     /// How long shutdown may retry withdrawing before it gives up and exits non-zero.
     pub shutdown_timeout: Duration,
+    /// Where the state snapshot for `anycastd status` goes; `None`: not written.
+    pub state_file: Option<PathBuf>,
+    /// Prometheus textfile (node_exporter's textfile collector); `None`: not written.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Default for Global {
@@ -68,6 +72,8 @@ impl Default for Global {
             vtysh_timeout: DEFAULT_VTYSH_TIMEOUT,
             reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            state_file: Some(PathBuf::from(crate::state::DEFAULT_PATH)),
+            metrics_file: None,
         }
     }
 }
@@ -315,7 +321,13 @@ impl Ctx<'_> {
         self.known_keys(
             "global",
             t,
-            &["vtysh_timeout", "reconcile_interval", "shutdown_timeout"],
+            &[
+                "vtysh_timeout",
+                "reconcile_interval",
+                "shutdown_timeout",
+                "state_file",
+                "metrics_file",
+            ],
         )?;
         let mut g = Global::default();
         let fields: [(&str, &mut Duration); 3] = [
@@ -331,6 +343,32 @@ impl Ctx<'_> {
                     MIN_INTERVAL
                 };
                 *slot = self.positive_duration(&format!("global.{name}"), v, min)?;
+            }
+        }
+        for name in ["state_file", "metrics_file"] {
+            let Some(v) = t.get(name) else { continue };
+            let key = format!("global.{name}");
+            let text = self.string(&key, v)?;
+            let path = match text {
+                "" => None,
+                p if p.starts_with('/')
+                    && !p.ends_with('/')
+                    && !p.chars().any(char::is_control) =>
+                {
+                    Some(PathBuf::from(p))
+                }
+                p => {
+                    return Err(self.err(
+                        &key,
+                        v.span(),
+                        format!("{p:?}: must be an absolute file path, or \"\" to turn it off"),
+                    ));
+                }
+            };
+            if name == "state_file" {
+                g.state_file = path;
+            } else {
+                g.metrics_file = path;
             }
         }
         Ok(g)

@@ -19,7 +19,7 @@ use crate::vtysh::{self, Runner};
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Retry delays after an FRR failure double from this…
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
@@ -31,6 +31,8 @@ const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
 /// Time and signals: the part of the world the loop waits on.
 pub trait System {
     fn now(&self) -> Instant;
+    /// The wall clock, for the state file and metrics only (never for deadlines).
+    fn wall(&self) -> SystemTime;
     /// Sleep until `until` (or forever), returning early when a signal arrives.
     fn wait(&mut self, until: Option<Instant>);
     /// The pending signal, if any, cleared.
@@ -84,6 +86,8 @@ struct CheckRt {
     last: Option<Outcome>,
     /// When its next poll is due (kept across a reload).
     next_due: Option<Instant>,
+    last_poll: Option<SystemTime>,
+    poll_seconds: f64,
 }
 
 /// A failure talking to one FRR instance; `kind` decides whether it is logged again.
@@ -106,6 +110,17 @@ struct Instance {
     missing_logged: BTreeSet<Vrf>,
     /// Dry run: the changes we pretend to have made, laid over what FRR really has.
     overlay: Changes,
+    /// Which of ours FRR had after the last successful sync; None before the first one.
+    seen: Option<BTreeSet<(Vrf, IpNetwork)>>,
+    /// Import check: whether each of `seen` has a valid path in bgpd.
+    advertised: BTreeMap<(Vrf, IpNetwork), bool>,
+    last_sync: Option<SystemTime>,
+    /// A sync was attempted (for readiness: FRR may be down, we are still started).
+    attempted: bool,
+    calls: u64,
+    call_failures: u64,
+    call_seconds: f64,
+    drift_repairs: u64,
 }
 
 pub struct Daemon<'a> {
@@ -118,6 +133,15 @@ pub struct Daemon<'a> {
     runner: &'a mut dyn Runner,
     system: &'a mut dyn System,
     dry_run: bool,
+    notifier: crate::notify::Notifier,
+    ready_sent: bool,
+    started: SystemTime,
+    /// Per service: when its health last changed, and how often it did.
+    since: Vec<SystemTime>,
+    transitions: Vec<u64>,
+    /// The state-file write failed (logged once).
+    state_failed: bool,
+    metrics_failed: bool,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -144,6 +168,8 @@ fn build(config: &Config) -> Parts {
                     users: vec![(si, pos)],
                     last: None,
                     next_due: None,
+                    last_poll: None,
+                    poll_seconds: 0.0,
                 }),
             }
         }
@@ -177,6 +203,14 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         trigger: Trigger::Startup,
         missing_logged: BTreeSet::new(),
         overlay: Changes::default(),
+        seen: None,
+        advertised: BTreeMap::new(),
+        last_sync: None,
+        attempted: false,
+        calls: 0,
+        call_failures: 0,
+        call_seconds: 0.0,
+        drift_repairs: 0,
     });
     instances.len() - 1
 }
@@ -193,6 +227,8 @@ impl<'a> Daemon<'a> {
             services,
             instances,
         } = build(&config);
+        let started = system.wall();
+        let n = services.len();
         Daemon {
             config,
             checks,
@@ -203,7 +239,20 @@ impl<'a> Daemon<'a> {
             runner,
             system,
             dry_run: false,
+            notifier: crate::notify::Notifier::disabled(),
+            ready_sent: false,
+            started,
+            since: vec![started; n],
+            transitions: vec![0; n],
+            state_failed: false,
+            metrics_failed: false,
         }
+    }
+
+    /// Tell the service manager about readiness and status (`$NOTIFY_SOCKET`).
+    pub fn notifier(mut self, n: crate::notify::Notifier) -> Self {
+        self.notifier = n;
+        self
     }
 
     /// Log every change FRR would get instead of sending it (`run --dry-run`).
@@ -303,6 +352,14 @@ impl<'a> Daemon<'a> {
             inst.failures = old.failures;
             inst.missing_logged = old.missing_logged.clone();
             inst.overlay = old.overlay.clone();
+            inst.seen = old.seen.clone();
+            inst.advertised = old.advertised.clone();
+            inst.last_sync = old.last_sync;
+            inst.attempted = old.attempted;
+            inst.calls = old.calls;
+            inst.call_failures = old.call_failures;
+            inst.call_seconds = old.call_seconds;
+            inst.drift_repairs = old.drift_repairs;
             inst.retiring = old
                 .managed
                 .keys()
@@ -336,6 +393,19 @@ impl<'a> Daemon<'a> {
                 log::info!(service = old.name.as_str(); "Service \"{}\" terminated.", old.name);
             }
         }
+        let started = self.started;
+        let (since, transitions): (Vec<SystemTime>, Vec<u64>) = parts
+            .services
+            .iter()
+            .map(
+                |s| match self.services.iter().position(|o| o.name == s.name) {
+                    Some(o) => (self.since[o], self.transitions[o]),
+                    None => (self.system.wall().max(started), 0),
+                },
+            )
+            .unzip();
+        self.since = since;
+        self.transitions = transitions;
         self.config = new;
         self.checks = parts.checks;
         self.services = parts.services;
@@ -396,7 +466,11 @@ impl<'a> Daemon<'a> {
 
     fn poll(&mut self, c: usize, due: Instant, now: Instant) {
         let spec = self.checks[c].spec.clone();
+        let started = Instant::now();
         let outcome = self.prober.poll(&spec, now);
+        self.checks[c].poll_seconds = started.elapsed().as_secs_f64();
+        self.checks[c].last_poll = Some(self.system.wall());
+        let changed = self.checks[c].last.as_ref().map(Result::is_ok) != Some(outcome.is_ok());
         log::debug!(
             name = spec.name.as_str(), url = spec.url.as_str();
             "Polled Cabourotte health check \"{}\": {}",
@@ -415,6 +489,9 @@ impl<'a> Daemon<'a> {
             if let Some(t) = self.services[si].record(pos, ok, &reason) {
                 self.on_transition(si, &t, now);
             }
+        }
+        if changed {
+            self.publish();
         }
         // Keep the cadence; if we fell more than an interval behind, start again from now.
         let mut next = due + spec.interval;
@@ -451,6 +528,8 @@ impl<'a> Daemon<'a> {
     }
 
     fn on_transition(&mut self, si: usize, t: &Transition, now: Instant) {
+        self.since[si] = self.system.wall();
+        self.transitions[si] += 1;
         let name = self.services[si].name.clone();
         let fields = (self.prefix_list(si), self.check_list(si));
         match t.to {
@@ -505,32 +584,38 @@ impl<'a> Daemon<'a> {
             .collect()
     }
 
-    fn run_vtysh(&mut self, vtysh: &Path, args: &[String]) -> Result<vtysh::Output, FrrFault> {
+    fn run_vtysh(&mut self, i: usize, args: &[String]) -> Result<vtysh::Output, FrrFault> {
         let timeout = self.config.global.vtysh_timeout;
+        let vtysh = self.instances[i].vtysh.clone();
         let system = &*self.system;
         let abort = || system.termination_pending();
-        self.runner
-            .run(vtysh, args, timeout, &abort)
-            .map_err(|e| FrrFault {
-                kind: match e {
-                    vtysh::Error::Spawn(..) => "vtysh cannot be run",
-                    vtysh::Error::Timeout(_) => "vtysh timed out",
-                    vtysh::Error::Aborted => "aborted",
-                    vtysh::Error::Io(_) => "temporary file",
-                },
-                detail: e.to_string(),
-            })
+        let started = Instant::now();
+        let result = self.runner.run(&vtysh, args, timeout, &abort);
+        let inst = &mut self.instances[i];
+        inst.calls += 1;
+        inst.call_seconds += started.elapsed().as_secs_f64();
+        if !result.as_ref().is_ok_and(|o| o.success()) {
+            inst.call_failures += 1;
+        }
+        result.map_err(|e| FrrFault {
+            kind: match e {
+                vtysh::Error::Spawn(..) => "vtysh cannot be run",
+                vtysh::Error::Timeout(_) => "vtysh timed out",
+                vtysh::Error::Aborted => "aborted",
+                vtysh::Error::Io(_) => "temporary file",
+            },
+            detail: e.to_string(),
+        })
     }
 
     /// `vtysh -d bgpd -c 'show running-config'`: asking bgpd alone makes "bgpd is down" an
     /// error instead of a running config with the bgp section silently missing.
     fn read_running(&mut self, i: usize) -> Result<RunningConfig, FrrFault> {
-        let vtysh = self.instances[i].vtysh.clone();
         let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let out = self.run_vtysh(&vtysh, &args)?;
+        let out = self.run_vtysh(i, &args)?;
         if !out.success() {
             let all = format!("{}\n{}", out.stdout, out.stderr);
             let kind = if all.contains("failed to connect") || all.contains("is not running") {
@@ -591,7 +676,7 @@ impl<'a> Daemon<'a> {
             }
             return Ok(());
         }
-        let out = self.run_vtysh(&vtysh, &args)?;
+        let out = self.run_vtysh(i, &args)?;
         if out.success() {
             return Ok(());
         }
@@ -616,6 +701,12 @@ impl<'a> Daemon<'a> {
     }
 
     fn sync(&mut self, i: usize, now: Instant) {
+        self.sync_once(i, now);
+        self.instances[i].attempted = true;
+        self.publish();
+    }
+
+    fn sync_once(&mut self, i: usize, now: Instant) {
         let trigger = std::mem::replace(&mut self.instances[i].trigger, Trigger::Reconcile);
         let running = match self.read_running(i) {
             Ok(r) => r,
@@ -636,11 +727,71 @@ impl<'a> Daemon<'a> {
             if let Err(f) = self.apply(i, &running, &plan.changes) {
                 return self.fault(i, f, now);
             }
+            if trigger == Trigger::Reconcile {
+                self.instances[i].drift_repairs += 1;
+            }
             self.audit(i, &plan.changes, trigger);
         }
         // Whatever was retiring is now confirmed gone (withdrawn just now, or absent).
         self.instances[i].retiring.clear();
+        let mut seen: BTreeSet<(Vrf, IpNetwork)> = self.instances[i]
+            .managed
+            .keys()
+            .filter(|(v, n)| running.has(v, n))
+            .cloned()
+            .collect();
+        for key in &plan.changes.withdraw {
+            seen.remove(key);
+        }
+        seen.extend(plan.changes.announce.iter().cloned());
+        self.instances[i].advertised = self.probe_advertised(i, &seen);
+        self.instances[i].seen = Some(seen);
+        self.instances[i].last_sync = Some(self.system.wall());
         self.recovered(i, now);
+    }
+
+    /// The import check: which of `present` bgpd really advertises (has a valid path
+    /// for). One vtysh process for all of them; anything unexpected means "unknown".
+    fn probe_advertised(
+        &mut self,
+        i: usize,
+        present: &BTreeSet<(Vrf, IpNetwork)>,
+    ) -> BTreeMap<(Vrf, IpNetwork), bool> {
+        if present.is_empty() || self.dry_run {
+            return BTreeMap::new();
+        }
+        let keys: Vec<&(Vrf, IpNetwork)> = present.iter().collect();
+        let args: Vec<String> = keys
+            .iter()
+            .flat_map(|(vrf, net)| ["-c".to_string(), frr::show_prefix_command(vrf, net)])
+            .collect();
+        let out = match self.run_vtysh(i, &args) {
+            Ok(o) if o.success() => o,
+            Ok(o) => {
+                log::debug!("import check query failed: {}", o.summary());
+                return BTreeMap::new();
+            }
+            Err(f) => {
+                log::debug!("import check query failed: {}", f.detail);
+                return BTreeMap::new();
+            }
+        };
+        let Some(flags) = frr::parse_advertised(&out.stdout, keys.len()) else {
+            log::debug!("import check: unexpected output from vtysh");
+            return BTreeMap::new();
+        };
+        let result: BTreeMap<_, _> = keys.into_iter().cloned().zip(flags).collect();
+        let old = &self.instances[i].advertised;
+        for (key, ok) in &result {
+            if !ok && old.get(key) != Some(&false) {
+                log::warn!(
+                    prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0);
+                    "Prefix {} (vrf {}) is configured in FRR but not advertised: it is not in the routing table, so BGP's import check holds it back. Put the address on lo (or a route for the prefix) on this host.",
+                    canonical(&key.1), vrf_label(&key.0)
+                );
+            }
+        }
+        result
     }
 
     fn audit(&self, i: usize, changes: &Changes, trigger: Trigger) {
@@ -747,7 +898,9 @@ impl<'a> Daemon<'a> {
     /// deadline. A second termination signal stops at once.
     fn shutdown(&mut self, sig: Signal) -> Exit {
         log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
+        self.publish_stopping();
         let exit = self.withdraw_everything();
+        self.remove_state_file();
         for svc in &self.config.services {
             log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
         }
@@ -906,6 +1059,9 @@ fn list(set: &BTreeSet<(Vrf, IpNetwork)>) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+mod publish;
+pub use publish::status_line;
 
 #[cfg(test)]
 mod tests;

@@ -157,6 +157,42 @@ pub fn vrf_label(vrf: &Vrf) -> &str {
     vrf.as_deref().unwrap_or("default")
 }
 
+/// `show bgp [vrf V] AFI unicast P json`: the paths bgpd has for exactly P.
+pub fn show_prefix_command(vrf: &Vrf, net: &IpNetwork) -> String {
+    let vrf = vrf
+        .as_ref()
+        .map(|v| format!(" vrf {v}"))
+        .unwrap_or_default();
+    format!("show bgp{vrf} {} unicast {} json", afi(net), canonical(net))
+}
+
+/// The answers to `n` [`show_prefix_command`]s run in one vtysh process: one JSON object
+/// each, in order. A prefix is advertised when one of its paths is valid; a `network`
+/// held back by the import check has a path without `"valid":true`.
+pub fn parse_advertised(output: &str, n: usize) -> Option<Vec<bool>> {
+    let values: Vec<serde_json::Value> = serde_json::Deserializer::from_str(output)
+        .into_iter::<serde_json::Value>()
+        .collect::<Result<_, _>>()
+        .ok()?;
+    if values.len() != n {
+        return None;
+    }
+    Some(
+        values
+            .iter()
+            .map(|v| {
+                v.get("paths")
+                    .and_then(|p| p.as_array())
+                    .is_some_and(|paths| {
+                        paths
+                            .iter()
+                            .any(|p| p.get("valid").and_then(|x| x.as_bool()) == Some(true))
+                    })
+            })
+            .collect(),
+    )
+}
+
 /// vtysh's answer to `no network P` for a P that is not configured: already withdrawn.
 pub const NOT_CONFIGURED: &str = "Can't find static route specified";
 
@@ -251,6 +287,23 @@ mod tests {
                 "exit",
                 "end",
             ]
+        );
+    }
+
+    #[test]
+    fn import_check_from_real_show_bgp_output() {
+        // 203.0.113.53 advertised; 203.0.113.99 configured but not on lo (valid:false);
+        // 203.0.113.98 not configured ({}); a VRF prefix advertised; an unknown VRF.
+        let out = include_str!("../tests/fixtures/show-bgp-prefixes-frr-8.4.txt");
+        assert_eq!(
+            parse_advertised(out, 5),
+            Some(vec![true, false, false, true, false])
+        );
+        assert_eq!(parse_advertised(out, 4), None);
+        assert_eq!(parse_advertised("% Unknown command", 1), None);
+        assert_eq!(
+            show_prefix_command(&Some("blue".into()), &net("2001:db8::/32")),
+            "show bgp vrf blue ipv6 unicast 2001:db8::/32 json"
         );
     }
 

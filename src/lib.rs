@@ -11,11 +11,16 @@ pub mod daemon;
 pub mod duration;
 pub mod frr;
 pub mod logging;
+pub mod metrics;
+pub mod notify;
+pub mod preflight;
 pub mod reconcile;
 pub mod reload;
 pub mod schedule;
 pub mod service;
 pub mod signals;
+pub mod state;
+pub mod status;
 pub mod summary;
 pub mod vtysh;
 
@@ -55,10 +60,31 @@ pub fn main(args: Vec<OsString>) -> u8 {
         cli::Command::Check(o) => match load(&o) {
             Ok(c) => {
                 print!("{}", summary::describe(&c));
+                if o.frr {
+                    println!();
+                    return preflight::run(&c, &mut vtysh::Process);
+                }
                 exit::OK
             }
             Err(code) => code,
         },
+        cli::Command::Status(o) => {
+            // The state file's place comes from the configuration; without a readable
+            // one, the default place is still worth a look.
+            let path = match config::load(&absolute(&o)) {
+                Ok(c) => c.global.state_file,
+                Err(_) => Some(std::path::PathBuf::from(state::DEFAULT_PATH)),
+            };
+            match path {
+                Some(p) => status::run(&p, o.json),
+                None => {
+                    println!(
+                        "UNKNOWN: the configuration turns the state file off (global.state_file = \"\")"
+                    );
+                    state::Verdict::Unknown as u8
+                }
+            }
+        }
         cli::Command::Run(o) => run(&o, Mode::Run),
         cli::Command::Withdraw(o) => run(&o, Mode::Withdraw),
     }
@@ -117,8 +143,13 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
     let mut system = RealSystem {
         signals: &mut signals,
     };
-    let mut daemon =
-        daemon::Daemon::new(config, &mut prober, &mut runner, &mut system).dry_run(o.dry_run);
+    let notifier = match mode {
+        Mode::Run => notify::Notifier::from_env(),
+        Mode::Withdraw => notify::Notifier::disabled(),
+    };
+    let mut daemon = daemon::Daemon::new(config, &mut prober, &mut runner, &mut system)
+        .dry_run(o.dry_run)
+        .notifier(notifier);
     let exit = match mode {
         Mode::Run => daemon.run(),
         Mode::Withdraw => daemon.withdraw_everything(),
@@ -137,6 +168,9 @@ struct RealSystem<'a> {
 impl daemon::System for RealSystem<'_> {
     fn now(&self) -> Instant {
         Instant::now()
+    }
+    fn wall(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
     }
     fn wait(&mut self, until: Option<Instant>) {
         self.signals.wait(until);

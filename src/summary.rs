@@ -19,10 +19,16 @@ pub fn describe(c: &Config) -> String {
     let g = &c.global;
     let _ = writeln!(
         out,
-        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}",
+        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}, state_file {}, metrics_file {}",
         dur(g.vtysh_timeout),
         dur(g.reconcile_interval),
-        dur(g.shutdown_timeout)
+        dur(g.shutdown_timeout),
+        g.state_file
+            .as_ref()
+            .map_or("off".to_string(), |p| p.display().to_string()),
+        g.metrics_file
+            .as_ref()
+            .map_or("off".to_string(), |p| p.display().to_string()),
     );
     for s in &c.services {
         let _ = writeln!(

@@ -40,6 +40,9 @@ impl System for FakeSystem {
     fn now(&self) -> Instant {
         self.now
     }
+    fn wall(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + (self.now - self.t0)
+    }
     fn wait(&mut self, until: Option<Instant>) {
         let until = until.unwrap_or(self.t0 + self.limit);
         if let Some(&(at, sig)) = self.signals.first() {

@@ -1,0 +1,212 @@
+//! What the daemon tells the outside after every change and reconcile: the state file
+//! for `anycastd status`, the Prometheus textfile, and sd_notify readiness and status.
+//! Building the snapshot is pure; writing it is the only I/O here, and a failure to write
+//! is logged once and never stops the daemon.
+
+use super::*;
+use crate::reconcile::Intent;
+use crate::state::{CheckSnap, FrrSnap, PrefixSnap, ServiceSnap, Snapshot};
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn iso(t: SystemTime) -> String {
+    crate::logging::timestamp(t)
+}
+
+impl Daemon<'_> {
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let now = self.system.wall();
+        let g = &self.config.global;
+        let mut services = Vec::new();
+        for (si, svc) in self.services.iter().enumerate() {
+            let spec = &self.config.services[si];
+            let checks = spec
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(pos, c)| {
+                    let rt = self.checks.iter().find(|rt| rt.spec == *c);
+                    let st = &svc.checks[pos].1;
+                    CheckSnap {
+                        name: c.name.clone(),
+                        url: c.url.clone(),
+                        interval_seconds: c.interval.as_secs_f64(),
+                        passing: st.passing,
+                        last_result: st.last_reason.clone(),
+                        last_poll_unix: rt.and_then(|r| r.last_poll).map(unix),
+                        last_poll_seconds: rt.and_then(|r| r.last_poll.map(|_| r.poll_seconds)),
+                        good_streak: st.good_streak,
+                        bad_streak: st.bad_streak,
+                    }
+                })
+                .collect();
+            let prefixes = spec
+                .prefixes
+                .iter()
+                .map(|p| {
+                    let key = (p.vrf.clone(), p.network);
+                    let inst = self.instances.iter().position(|i| i.vtysh == p.vtysh);
+                    let intended = inst
+                        .and_then(|i| self.intents(i).get(&key).copied())
+                        .map_or("keep", |it| match it {
+                            Intent::Announce => "announce",
+                            Intent::Withdraw => "withdraw",
+                            Intent::Keep => "keep",
+                        });
+                    let inst = inst.map(|i| &self.instances[i]);
+                    PrefixSnap {
+                        prefix: p.canonical(),
+                        vrf: vrf_label(&p.vrf).to_string(),
+                        vtysh: p.vtysh.display().to_string(),
+                        intended: intended.to_string(),
+                        in_frr: inst.and_then(|i| i.seen.as_ref()).map(|s| s.contains(&key)),
+                        advertised: inst.and_then(|i| i.advertised.get(&key).copied()),
+                    }
+                })
+                .collect();
+            services.push(ServiceSnap {
+                name: svc.name.clone(),
+                health: svc.health.to_string(),
+                since: iso(self.since[si]),
+                since_unix: unix(self.since[si]),
+                reason: svc.reason(),
+                rise: svc.rise,
+                fall: svc.fall,
+                transitions: self.transitions[si],
+                checks,
+                prefixes,
+            });
+        }
+        let frr = self
+            .instances
+            .iter()
+            .map(|i| FrrSnap {
+                vtysh: i.vtysh.display().to_string(),
+                ok: i.fault.is_none() && i.seen.is_some(),
+                error: i
+                    .fault
+                    .as_ref()
+                    .map(|f| format!("{}: {}", f.kind, f.detail)),
+                last_sync_unix: i.last_sync.map(unix),
+                vtysh_calls: i.calls,
+                vtysh_failures: i.call_failures,
+                vtysh_seconds: i.call_seconds,
+                drift_repairs: i.drift_repairs,
+                missing_vrfs: i
+                    .missing_logged
+                    .iter()
+                    .map(|v| vrf_label(v).to_string())
+                    .collect(),
+            })
+            .collect();
+        let refresh = self
+            .config
+            .services
+            .iter()
+            .flat_map(|s| s.checks.iter().map(|c| c.interval))
+            .chain([g.reconcile_interval])
+            .max()
+            .unwrap_or(g.reconcile_interval);
+        Snapshot {
+            version: crate::state::VERSION,
+            pid: std::process::id(),
+            written_at: iso(now),
+            written_unix: unix(now),
+            started_at: iso(self.started),
+            started_unix: unix(self.started),
+            config_path: self.config.path.display().to_string(),
+            dry_run: self.dry_run,
+            ready: self.is_ready(),
+            refresh_seconds: refresh.as_secs_f64(),
+            services,
+            frr,
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.services.iter().all(|s| s.health != Health::Undecided)
+            && self.instances.iter().all(|i| i.attempted)
+    }
+
+    /// Write the state file and metrics, and tell the service manager.
+    pub(super) fn publish(&mut self) {
+        let snap = self.snapshot();
+        if let Some(path) = self.config.global.state_file.clone() {
+            let written = serde_json::to_vec_pretty(&snap)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| write_file(&path, &bytes));
+            match written {
+                Ok(()) => self.state_failed = false,
+                Err(e) if !self.state_failed => {
+                    self.state_failed = true;
+                    log::warn!(path = path.display().to_string().as_str(); "Cannot write the state file {}: {e}", path.display());
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(path) = self.config.global.metrics_file.clone() {
+            let text = crate::metrics::render(&snap);
+            match write_file(&path, text.as_bytes()) {
+                Ok(()) => self.metrics_failed = false,
+                Err(e) if !self.metrics_failed => {
+                    self.metrics_failed = true;
+                    log::warn!(path = path.display().to_string().as_str(); "Cannot write the metrics file {}: {e}", path.display());
+                }
+                Err(_) => {}
+            }
+        }
+        let status = status_line(&snap);
+        if snap.ready && !self.ready_sent {
+            self.ready_sent = true;
+            log::info!(status = status.as_str(); "Ready: every service decided and FRR reconciled once.");
+            self.notifier.send(&format!("READY=1\nSTATUS={status}"));
+        } else {
+            self.notifier.send(&format!("STATUS={status}"));
+        }
+    }
+
+    pub(super) fn publish_stopping(&mut self) {
+        self.notifier
+            .send("STOPPING=1\nSTATUS=withdrawing every prefix");
+    }
+
+    /// The state file describes a running daemon: remove it when we stop.
+    pub(super) fn remove_state_file(&self) {
+        if let Some(path) = &self.config.global.state_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() && !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    crate::state::write_atomic(path, bytes)
+}
+
+/// `3 services: 2 healthy, 5/6 prefixes announced`
+pub fn status_line(s: &Snapshot) -> String {
+    let healthy = s.services.iter().filter(|x| x.health == "healthy").count();
+    let prefixes: Vec<_> = s.services.iter().flat_map(|x| x.prefixes.iter()).collect();
+    let announced = prefixes.iter().filter(|p| p.in_frr == Some(true)).count();
+    let mut line = format!(
+        "{} services: {healthy} healthy, {announced}/{} prefixes announced",
+        s.services.len(),
+        prefixes.len()
+    );
+    let faults = s.frr.iter().filter(|f| f.error.is_some()).count();
+    if faults > 0 {
+        line += &format!(", {faults} FRR instance(s) failing");
+    }
+    if s.dry_run {
+        line += " (dry run)";
+    }
+    line
+}

@@ -1,0 +1,396 @@
+//! `anycastd check --frr`: will FRR do what this configuration needs? Asks each FRR
+//! instance, without changing anything, and turns the answers into findings an operator
+//! can act on: vtysh runs and reaches bgpd, every needed BGP instance exists (and its
+//! ASN), each prefix is in the routing table (else the import check holds it back), and
+//! no eBGP neighbor will be sent nothing because of `bgp ebgp-requires-policy`.
+//!
+//! The judging is pure ([`judge`]); [`run`] only collects vtysh output.
+
+use crate::config::{Config, Prefix, canonical};
+use crate::frr::{self, Vrf, vrf_label};
+use crate::vtysh::Runner;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Ok,
+    Warning,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    pub text: String,
+}
+
+impl Default for Answers {
+    fn default() -> Self {
+        Answers {
+            running: Err("not asked".to_string()),
+            in_rib: BTreeMap::new(),
+        }
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tag = match self.level {
+            Level::Ok => "ok     ",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR  ",
+        };
+        write!(f, "  {tag}  {}", self.text)
+    }
+}
+
+fn ok(text: String) -> Finding {
+    Finding {
+        level: Level::Ok,
+        text,
+    }
+}
+fn warn(text: String) -> Finding {
+    Finding {
+        level: Level::Warning,
+        text,
+    }
+}
+fn error(text: String) -> Finding {
+    Finding {
+        level: Level::Error,
+        text,
+    }
+}
+
+/// What one FRR instance answered.
+#[derive(Debug, Clone)]
+pub struct Answers {
+    /// `-d bgpd -c 'show running-config'`: Ok(text) or why it failed.
+    pub running: Result<String, String>,
+    /// Prefix → whether zebra's RIB has exactly it; absent: unknown.
+    pub in_rib: BTreeMap<(Vrf, ipnetwork::IpNetwork), bool>,
+}
+
+/// BGP settings that decide whether anything is sent, from the running config.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct BgpPolicy {
+    asn: String,
+    requires_policy: bool,
+    import_check: bool,
+    /// neighbor → remote-as as written
+    neighbors: BTreeMap<String, String>,
+    /// (afi, neighbor) pairs with an outbound route-map
+    out_maps: BTreeSet<(String, String)>,
+    /// (afi, neighbor) pairs activated
+    active: BTreeSet<(String, String)>,
+}
+
+fn policies(text: &str) -> BTreeMap<Vrf, BgpPolicy> {
+    let mut out: BTreeMap<Vrf, BgpPolicy> = BTreeMap::new();
+    let mut cur: Option<Vrf> = None;
+    let mut afi: Option<String> = None;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if !line.starts_with(' ') {
+            afi = None;
+            cur = match words.as_slice() {
+                ["router", "bgp", asn] => Some((None, asn)),
+                ["router", "bgp", asn, "vrf", v] => Some((Some(v.to_string()), asn)),
+                _ => None,
+            }
+            .map(|(vrf, asn)| {
+                out.insert(
+                    vrf.clone(),
+                    BgpPolicy {
+                        asn: asn.to_string(),
+                        requires_policy: true,
+                        import_check: true,
+                        ..Default::default()
+                    },
+                );
+                vrf
+            });
+            continue;
+        }
+        let Some(p) = cur.as_ref().and_then(|v| out.get_mut(v)) else {
+            continue;
+        };
+        match words.as_slice() {
+            ["no", "bgp", "ebgp-requires-policy"] => p.requires_policy = false,
+            ["no", "bgp", "network", "import-check"] => p.import_check = false,
+            ["address-family", a, "unicast"] => afi = Some(a.to_string()),
+            ["exit-address-family"] => afi = None,
+            ["neighbor", n, "remote-as", asn] => {
+                p.neighbors.insert(n.to_string(), asn.to_string());
+            }
+            ["neighbor", n, "route-map", _, "out"] => {
+                if let Some(a) = &afi {
+                    p.out_maps.insert((a.clone(), n.to_string()));
+                }
+            }
+            ["neighbor", n, "activate"] => {
+                if let Some(a) = &afi {
+                    p.active.insert((a.clone(), n.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Judge one FRR instance for the prefixes that go through it.
+pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Finding> {
+    let mut f = Vec::new();
+    let text = match &answers.running {
+        Ok(t) => t,
+        Err(e) => {
+            f.push(error(format!(
+                "cannot read bgpd's running config through {vtysh}: {e}"
+            )));
+            return f;
+        }
+    };
+    f.push(ok(format!("{vtysh} runs and bgpd answers")));
+    let running = frr::parse_running_config(text);
+    let pol = policies(text);
+    let vrfs: BTreeSet<&Vrf> = prefixes.iter().map(|p| &p.vrf).collect();
+    for vrf in vrfs {
+        let users: Vec<String> = prefixes
+            .iter()
+            .filter(|p| &p.vrf == vrf)
+            .map(|p| p.canonical())
+            .collect();
+        match running.instances.get(vrf) {
+            None => f.push(error(format!(
+                "no BGP instance for VRF {:?} (needed by {}): configure `router bgp <ASN>{}` in FRR; anycastd never creates one",
+                vrf_label(vrf),
+                users.join(", "),
+                vrf.as_ref().map(|v| format!(" vrf {v}")).unwrap_or_default()
+            ))),
+            Some(inst) => {
+                f.push(ok(format!("BGP instance for VRF {:?}: AS {}", vrf_label(vrf), inst.asn)));
+                let Some(p) = pol.get(vrf) else { continue };
+                if p.requires_policy {
+                    for (n, remote) in &p.neighbors {
+                        let ebgp = remote == "external" || (remote != "internal" && *remote != p.asn);
+                        for afi in ["ipv4", "ipv6"] {
+                            let key = (afi.to_string(), n.clone());
+                            if ebgp && p.active.contains(&key) && !p.out_maps.contains(&key) {
+                                f.push(warn(format!(
+                                    "VRF {:?}: eBGP neighbor {n} (remote-as {remote}) has no outbound route-map for {afi} unicast and `bgp ebgp-requires-policy` is on: FRR sends it nothing. Add `neighbor {n} route-map <MAP> out` or `no bgp ebgp-requires-policy`",
+                                    vrf_label(vrf)
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for p in prefixes {
+        let key = (p.vrf.clone(), p.network);
+        let label = format!("{} (VRF {:?})", p.canonical(), vrf_label(&p.vrf));
+        let import_check = pol.get(&p.vrf).is_none_or(|x| x.import_check);
+        if !running.instances.contains_key(&p.vrf) {
+            continue;
+        }
+        if !import_check {
+            f.push(ok(format!("{label}: `no bgp network import-check` is set; announced whatever the routing table says")));
+            continue;
+        }
+        match answers.in_rib.get(&key) {
+            Some(true) => f.push(ok(format!("{label}: in the routing table, the import check will let it through"))),
+            Some(false) => f.push(warn(format!(
+                "{label}: not in the routing table: FRR will accept `network {}` but not advertise it (import check). Put the address on lo, e.g. `ip addr add {} dev lo`",
+                p.canonical(),
+                p.canonical()
+            ))),
+            None => f.push(warn(format!("{label}: could not ask zebra whether it is in the routing table"))),
+        }
+        if running.has(&p.vrf, &p.network) {
+            f.push(ok(format!("{label}: FRR already has `network {}` (it will be adopted if its service is healthy)", canonical(&p.network))));
+        }
+    }
+    f
+}
+
+fn route_command(vrf: &Vrf, net: &ipnetwork::IpNetwork) -> String {
+    let family = match net {
+        ipnetwork::IpNetwork::V4(_) => "ip",
+        ipnetwork::IpNetwork::V6(_) => "ipv6",
+    };
+    let vrf = vrf
+        .as_ref()
+        .map(|v| format!(" vrf {v}"))
+        .unwrap_or_default();
+    format!("show {family} route{vrf} {} json", canonical(net))
+}
+
+/// Ask every FRR instance of `config` and print the findings; exit 0 without errors.
+pub fn run(config: &Config, runner: &mut dyn Runner) -> u8 {
+    let timeout = config.global.vtysh_timeout.max(Duration::from_secs(1));
+    let mut by_vtysh: BTreeMap<PathBuf, Vec<&Prefix>> = BTreeMap::new();
+    for s in &config.services {
+        for p in &s.prefixes {
+            let list = by_vtysh.entry(p.vtysh.clone()).or_default();
+            if !list.contains(&p) {
+                list.push(p);
+            }
+        }
+    }
+    let mut worst = Level::Ok;
+    for (vtysh, prefixes) in &by_vtysh {
+        let mut answers = Answers::default();
+        let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
+            .map(String::from)
+            .into();
+        answers.running = match runner.run(vtysh, &args, timeout, &|| false) {
+            Ok(o) if o.success() => Ok(o.stdout),
+            Ok(o) => Err(o.summary()),
+            Err(e) => Err(e.to_string()),
+        };
+        // One vtysh per VRF: an unknown VRF answers with text that would spoil the others.
+        let vrfs: BTreeSet<&Vrf> = prefixes.iter().map(|p| &p.vrf).collect();
+        for vrf in vrfs {
+            let group: Vec<&&Prefix> = prefixes.iter().filter(|p| &p.vrf == vrf).collect();
+            let args: Vec<String> = group
+                .iter()
+                .flat_map(|p| ["-c".to_string(), route_command(&p.vrf, &p.network)])
+                .collect();
+            let Ok(out) = runner.run(vtysh, &args, timeout, &|| false) else {
+                continue;
+            };
+            let values: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out.stdout)
+                .into_iter::<serde_json::Value>()
+                .take_while(Result::is_ok)
+                .flatten()
+                .collect();
+            if values.len() != group.len() {
+                continue;
+            }
+            for (p, v) in group.iter().zip(values) {
+                answers
+                    .in_rib
+                    .insert((p.vrf.clone(), p.network), v.get(p.canonical()).is_some());
+            }
+        }
+        let findings = judge(&vtysh.display().to_string(), prefixes, &answers);
+        println!("FRR via {}:", vtysh.display());
+        for finding in &findings {
+            println!("{finding}");
+            worst = worst.max(finding.level);
+        }
+    }
+    match worst {
+        Level::Error => {
+            println!("\nFRR is not ready for this configuration (errors above).");
+            1
+        }
+        Level::Warning => {
+            println!("\nFRR can run this configuration, but read the warnings above.");
+            0
+        }
+        Level::Ok => {
+            println!("\nFRR is ready for this configuration.");
+            0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn cfg() -> Config {
+        crate::config::parse(
+            "[services.dns]\nprefixes.frrouting = [\"203.0.113.53\", \"203.0.113.99\", { prefix = \"198.18.0.1\", vrf = \"blue\" }]\nchecks.cabourotte = [\"dns\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap()
+    }
+
+    const RUNNING: &str = "router bgp 65536\n neighbor 198.51.100.2 remote-as 64496\n neighbor 10.0.0.1 remote-as internal\n !\n address-family ipv4 unicast\n  network 203.0.113.53/32\n  neighbor 198.51.100.2 activate\n  neighbor 10.0.0.1 activate\n exit-address-family\nexit\n";
+
+    #[test]
+    fn findings_an_operator_can_act_on() {
+        let c = cfg();
+        let prefixes: Vec<&Prefix> = c.services[0].prefixes.iter().collect();
+        let mut a = Answers {
+            running: Ok(RUNNING.to_string()),
+            ..Default::default()
+        };
+        a.in_rib
+            .insert((None, "203.0.113.53/32".parse().unwrap()), true);
+        a.in_rib
+            .insert((None, "203.0.113.99/32".parse().unwrap()), false);
+        let f = judge("/usr/bin/vtysh", &prefixes, &a);
+        let text: Vec<String> = f.iter().map(|x| x.to_string()).collect();
+        let has = |lvl: Level, s: &str| f.iter().any(|x| x.level == lvl && x.text.contains(s));
+        assert!(
+            has(Level::Ok, "BGP instance for VRF \"default\": AS 65536"),
+            "{text:#?}"
+        );
+        assert!(
+            has(Level::Error, "no BGP instance for VRF \"blue\""),
+            "{text:#?}"
+        );
+        assert!(
+            has(Level::Warning, "eBGP neighbor 198.51.100.2"),
+            "{text:#?}"
+        );
+        assert!(
+            !has(Level::Warning, "10.0.0.1"),
+            "iBGP is not subject to the policy rule"
+        );
+        assert!(
+            has(
+                Level::Warning,
+                "203.0.113.99/32 (VRF \"default\"): not in the routing table"
+            ),
+            "{text:#?}"
+        );
+        assert!(
+            has(
+                Level::Ok,
+                "203.0.113.53/32 (VRF \"default\"): in the routing table"
+            ),
+            "{text:#?}"
+        );
+        assert!(
+            has(Level::Ok, "already has `network 203.0.113.53/32`"),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn policy_and_import_check_off_are_recognised() {
+        let c = cfg();
+        let prefixes: Vec<&Prefix> = c.services[0].prefixes.iter().take(1).collect();
+        let text = RUNNING.replace(" neighbor 198.51.100.2 remote-as", " no bgp ebgp-requires-policy\n no bgp network import-check\n neighbor 198.51.100.2 remote-as");
+        let a = Answers {
+            running: Ok(text),
+            ..Default::default()
+        };
+        let f = judge("v", &prefixes, &a);
+        assert!(f.iter().all(|x| x.level == Level::Ok), "{f:#?}");
+    }
+
+    #[test]
+    fn unreachable_bgpd_is_one_error() {
+        let c = cfg();
+        let prefixes: Vec<&Prefix> = c.services[0].prefixes.iter().collect();
+        let a = Answers {
+            running: Err("exit status 1: Exiting: failed to connect to any daemons.".into()),
+            ..Default::default()
+        };
+        let f = judge("v", &prefixes, &a);
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].level, Level::Error);
+    }
+}
