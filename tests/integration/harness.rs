@@ -70,6 +70,15 @@ impl Anycastd {
 
     pub fn start_with(dir: &Path, config: &str, env: &[(&str, &str)]) -> Anycastd {
         let config_path = dir.join("config.toml");
+        // Each daemon keeps its state file in its own directory, never in /run.
+        let state = format!("state_file = \"{}\"\n", dir.join("state.json").display());
+        let config = if config.contains("state_file") {
+            config.to_string()
+        } else if config.contains("[global]\n") {
+            config.replacen("[global]\n", &format!("[global]\n{state}"), 1)
+        } else {
+            format!("[global]\n{state}{config}")
+        };
         std::fs::write(&config_path, config).expect("write config");
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let log_path = dir.join(format!("anycastd-{n}.log"));
