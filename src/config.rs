@@ -41,6 +41,36 @@ const MIN_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 /// A configuration file is a few kilobytes; refuse to read a runaway one.
 const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
+/// The keys each table accepts (the schema the man page documents; a test holds the two
+/// together).
+pub const TOP_KEYS: &[&str] = &["services", "global"];
+pub const GLOBAL_KEYS: &[&str] = &[
+    "vtysh_timeout",
+    "reconcile_interval",
+    "shutdown_timeout",
+    "state_file",
+    "metrics_file",
+];
+pub const SERVICE_KEYS: &[&str] = &["prefixes", "checks", "rise", "fall"];
+pub const PREFIX_TYPES: &[&str] = &["frrouting"];
+pub const CHECK_TYPES: &[&str] = &["cabourotte"];
+pub const PREFIX_KEYS: &[&str] = &["prefix", "vrf", "vtysh"];
+pub const CHECK_KEYS: &[&str] = &["name", "url", "interval", "timeout", "max_age"];
+
+/// Every key name of the schema.
+pub fn all_keys() -> Vec<&'static str> {
+    [
+        TOP_KEYS,
+        GLOBAL_KEYS,
+        SERVICE_KEYS,
+        PREFIX_TYPES,
+        CHECK_TYPES,
+        PREFIX_KEYS,
+        CHECK_KEYS,
+    ]
+    .concat()
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -282,7 +312,7 @@ impl Ctx<'_> {
     }
 
     fn document(&self, doc: &DeTable<'_>, span: Range<usize>) -> Res<Config> {
-        self.known_keys("", doc, &["services", "global"])?;
+        self.known_keys("", doc, TOP_KEYS)?;
         let global = match doc.get("global") {
             Some(v) => self.global(v)?,
             None => Global::default(),
@@ -318,17 +348,7 @@ impl Ctx<'_> {
 
     fn global(&self, v: &Spanned<DeValue<'_>>) -> Res<Global> {
         let t = self.table("global", v)?;
-        self.known_keys(
-            "global",
-            t,
-            &[
-                "vtysh_timeout",
-                "reconcile_interval",
-                "shutdown_timeout",
-                "state_file",
-                "metrics_file",
-            ],
-        )?;
+        self.known_keys("global", t, GLOBAL_KEYS)?;
         let mut g = Global::default();
         let fields: [(&str, &mut Duration); 3] = [
             ("vtysh_timeout", &mut g.vtysh_timeout),
@@ -387,7 +407,7 @@ impl Ctx<'_> {
                 "a service name must not contain control characters (it appears in logs)",
             ));
         }
-        self.known_keys(&key, t, &["prefixes", "checks", "rise", "fall"])?;
+        self.known_keys(&key, t, SERVICE_KEYS)?;
         let prefixes = self.prefixes(&key, t, v.span())?;
         let checks = self.checks(&key, t, v.span())?;
         let rise = self.count(&format!("{key}.rise"), t.get("rise"))?;
@@ -495,7 +515,7 @@ impl Ctx<'_> {
     }
 
     fn prefixes(&self, svc_key: &str, svc: &DeTable<'_>, span: Range<usize>) -> Res<Vec<Prefix>> {
-        let (key, list) = self.entries(svc_key, svc, span, "prefixes", "frrouting")?;
+        let (key, list) = self.entries(svc_key, svc, span, "prefixes", PREFIX_TYPES[0])?;
         let mut out: Vec<Prefix> = Vec::new();
         for (i, item) in self.array(&key, list, "prefix")?.iter().enumerate() {
             let key = format!("{key}[{i}]");
@@ -518,7 +538,7 @@ impl Ctx<'_> {
         let prefix_v = match v.get_ref() {
             DeValue::String(_) => v,
             DeValue::Table(t) => {
-                self.known_keys(key, t, &["prefix", "vrf", "vtysh"])?;
+                self.known_keys(key, t, PREFIX_KEYS)?;
                 if let Some(vv) = t.get("vrf") {
                     vrf = self.vrf(&format!("{key}.vrf"), vv)?;
                 }
@@ -588,7 +608,7 @@ impl Ctx<'_> {
     }
 
     fn checks(&self, svc_key: &str, svc: &DeTable<'_>, span: Range<usize>) -> Res<Vec<Check>> {
-        let (key, list) = self.entries(svc_key, svc, span, "checks", "cabourotte")?;
+        let (key, list) = self.entries(svc_key, svc, span, "checks", CHECK_TYPES[0])?;
         let mut out: Vec<Check> = Vec::new();
         for (i, item) in self.array(&key, list, "check")?.iter().enumerate() {
             let key = format!("{key}[{i}]");
@@ -616,7 +636,7 @@ impl Ctx<'_> {
         let (name_key, name_v) = match v.get_ref() {
             DeValue::String(_) => (key.to_string(), v),
             DeValue::Table(t) => {
-                self.known_keys(key, t, &["name", "url", "interval", "timeout", "max_age"])?;
+                self.known_keys(key, t, CHECK_KEYS)?;
                 if let Some(uv) = t.get("url") {
                     let k = format!("{key}.url");
                     url =
