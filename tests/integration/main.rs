@@ -1,6 +1,7 @@
 //! The one integration test binary: the real `anycastd` binary against a Cabourotte
 //! stand-in, a stand-in vtysh, and real FRR in network namespaces.
 
+mod bench;
 mod cabourotte;
 mod config_corpus;
 mod core;
