@@ -8,3 +8,4 @@ mod core;
 mod frr_pins;
 mod harness;
 mod lab;
+mod operate;
