@@ -113,61 +113,40 @@ pub fn render(s: &Snapshot) -> String {
             x.transitions as f64,
         );
     }
-    f.header(
-        "anycastd_check_success",
-        "gauge",
-        "1 if the check's last result counts as passing.",
-    );
-    for x in &s.services {
-        for c in &x.checks {
-            f.sample(
-                "anycastd_check_success",
-                &[("service", &x.name), ("check", &c.name), ("url", &c.url)],
-                b(c.passing == Some(true)),
-            );
-        }
-    }
-    f.header(
-        "anycastd_check_last_poll_timestamp_seconds",
-        "gauge",
-        "When the check was last polled (Unix time).",
-    );
-    for x in &s.services {
-        for c in &x.checks {
-            f.sample(
-                "anycastd_check_last_poll_timestamp_seconds",
-                &[("service", &x.name), ("check", &c.name), ("url", &c.url)],
-                c.last_poll_unix.unwrap_or(f64::NAN),
-            );
-        }
-    }
-    f.header(
-        "anycastd_check_result_age_seconds",
-        "gauge",
-        "Seconds since the check's last result arrived.",
-    );
-    for x in &s.services {
-        for c in &x.checks {
-            f.sample(
-                "anycastd_check_result_age_seconds",
-                &[("service", &x.name), ("check", &c.name), ("url", &c.url)],
-                c.last_poll_unix
-                    .map_or(f64::NAN, |t| (s.written_unix - t).max(0.0)),
-            );
-        }
-    }
-    f.header(
-        "anycastd_check_poll_duration_seconds",
-        "gauge",
-        "How long the check's last poll took.",
-    );
-    for x in &s.services {
-        for c in &x.checks {
-            f.sample(
-                "anycastd_check_poll_duration_seconds",
-                &[("service", &x.name), ("check", &c.name), ("url", &c.url)],
-                c.last_poll_seconds.unwrap_or(f64::NAN),
-            );
+    type CheckGet = fn(&crate::state::CheckSnap, f64) -> f64;
+    let checks: [(&str, &str, CheckGet); 4] = [
+        (
+            "anycastd_check_success",
+            "1 if the check's last result counts as passing.",
+            |c, _| b(c.passing == Some(true)),
+        ),
+        (
+            "anycastd_check_last_poll_timestamp_seconds",
+            "When the check was last polled (Unix time).",
+            |c, _| c.last_poll_unix.unwrap_or(f64::NAN),
+        ),
+        (
+            "anycastd_check_result_age_seconds",
+            "Seconds since the check's last result arrived.",
+            |c, now| c.last_poll_unix.map_or(f64::NAN, |t| (now - t).max(0.0)),
+        ),
+        (
+            "anycastd_check_poll_duration_seconds",
+            "How long the check's last poll took.",
+            |c, _| c.last_poll_seconds.unwrap_or(f64::NAN),
+        ),
+    ];
+    for (name, help, get) in checks {
+        f.header(name, "gauge", help);
+        for x in &s.services {
+            for c in &x.checks {
+                let l = [
+                    ("service", x.name.as_str()),
+                    ("check", &c.name),
+                    ("url", &c.url),
+                ];
+                f.sample(name, &l, get(c, s.written_unix));
+            }
         }
     }
     for (name, help) in [

@@ -276,9 +276,22 @@ fn run(
     config: &str,
     frr: FrrState,
     signals: Vec<(Duration, Signal)>,
+    script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
+) -> Run {
+    run_config(
+        config::parse(config, Path::new("test.toml")).unwrap(),
+        frr,
+        signals,
+        script,
+    )
+}
+
+fn run_config(
+    cfg: config::Config,
+    frr: FrrState,
+    signals: Vec<(Duration, Signal)>,
     mut script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
 ) -> Run {
-    let cfg = config::parse(config, Path::new("test.toml")).unwrap();
     let frr = Rc::new(RefCell::new(frr));
     let polls = Rc::new(RefCell::new(HashMap::new()));
     let mut system = FakeSystem::new(signals);
@@ -654,28 +667,9 @@ fn run_file(
     path: &Path,
     frr: FrrState,
     signals: Vec<(Duration, Signal)>,
-    mut script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
+    script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
 ) -> Run {
-    let cfg = config::load(path).unwrap();
-    let frr = Rc::new(RefCell::new(frr));
-    let polls = Rc::new(RefCell::new(HashMap::new()));
-    let mut system = FakeSystem::new(signals);
-    let f2 = Rc::clone(&frr);
-    let mut prober = FakeProber {
-        t0: system.t0,
-        script: Box::new(move |name, t| script(name, t, &mut f2.borrow_mut())),
-        polls: Rc::clone(&polls),
-    };
-    let mut runner = FakeFrr(Rc::clone(&frr));
-    let mut d = Daemon::new(cfg, &mut prober, &mut runner, &mut system);
-    let exit = d.run();
-    let health = d.health();
-    Run {
-        exit,
-        frr,
-        polls,
-        health,
-    }
+    run_config(config::load(path).unwrap(), frr, signals, script)
 }
 
 fn temp_config(tag: &str, text: &str) -> PathBuf {

@@ -1,0 +1,128 @@
+//! SIGHUP: apply a new configuration without disturbing what did not change.
+
+use super::*;
+
+impl Daemon<'_> {
+    /// SIGHUP: read the configuration again. An invalid one changes nothing. A valid one
+    /// replaces the old, carrying over every check state whose check did not change, so
+    /// unchanged services keep their health and their announcements; prefixes that left
+    /// the configuration are withdrawn.
+    pub(super) fn reload(&mut self) {
+        let now = self.system.now();
+        let path = self.config.path.clone();
+        log::info!(config_path = path.display().to_string().as_str(); "Received SIGHUP, reloading the configuration from {}.", path.display());
+        let new = match crate::config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                log::error!(
+                    config_path = path.display().to_string().as_str(), reason = e.to_string().as_str();
+                    "Reload failed, keeping the running configuration: {e}"
+                );
+                return;
+            }
+        };
+        let diff = crate::reload::diff(&self.config, &new);
+        let mut parts = build(&new);
+        // Carry over check results and per-service check states where the check is the same.
+        for rt in &mut parts.checks {
+            if let Some(old) = self.checks.iter().find(|o| o.spec == rt.spec) {
+                rt.last = old.last.clone();
+                rt.next_due = old.next_due;
+            }
+        }
+        for (si, svc) in parts.services.iter_mut().enumerate() {
+            let Some(old_si) = self.services.iter().position(|o| o.name == svc.name) else {
+                continue;
+            };
+            let old_spec = &self.config.services[old_si];
+            for (pos, spec) in new.services[si].checks.iter().enumerate() {
+                if let Some(old_pos) = old_spec.checks.iter().position(|c| c == spec) {
+                    svc.checks[pos].1 = self.services[old_si].checks[old_pos].1.clone();
+                }
+            }
+            svc.settle();
+        }
+        // Instances: keep fault state; what left the configuration retires.
+        for old in &self.instances {
+            let idx = instance_index(&mut parts.instances, &old.vtysh);
+            let inst = &mut parts.instances[idx];
+            inst.fault = old.fault.clone();
+            inst.failures = old.failures;
+            inst.missing_logged = old.missing_logged.clone();
+            inst.overlay = old.overlay.clone();
+            inst.seen = old.seen.clone();
+            inst.advertised = old.advertised.clone();
+            inst.last_sync = old.last_sync;
+            inst.attempted = old.attempted;
+            inst.calls = old.calls;
+            inst.call_failures = old.call_failures;
+            inst.call_seconds = old.call_seconds;
+            inst.drift_repairs = old.drift_repairs;
+            inst.retiring = old
+                .managed
+                .keys()
+                .chain(old.retiring.iter())
+                .filter(|k| !inst.managed.contains_key(*k))
+                .cloned()
+                .collect();
+        }
+        log::info!(
+            added = diff.added.join(", ").as_str(), removed = diff.removed.join(", ").as_str(),
+            changed = diff.changed.join(", ").as_str(), unchanged = diff.unchanged.len();
+            "Configuration reloaded: {}.", diff.summary()
+        );
+        for svc in &parts.services {
+            let old = self.services.iter().find(|o| o.name == svc.name);
+            if old.is_none() {
+                log::info!(
+                    service_name = svc.name.as_str(), service_healthy = false;
+                    "Starting service \"{}\".", svc.name
+                );
+            } else if old.map(|o| o.health) != Some(svc.health) {
+                log::info!(
+                    service_name = svc.name.as_str(), health = svc.health.to_string().as_str(), reason = svc.reason().as_str();
+                    "Service \"{}\" is now {} after the reload.", svc.name, svc.health
+                );
+            }
+        }
+        for old in &self.services {
+            if !parts.services.iter().any(|s| s.name == old.name) {
+                log::info!(service = old.name.as_str(); "Service \"{}\" terminated.", old.name);
+            }
+        }
+        let started = self.started;
+        let (since, transitions): (Vec<SystemTime>, Vec<u64>) = parts
+            .services
+            .iter()
+            .map(
+                |s| match self.services.iter().position(|o| o.name == s.name) {
+                    Some(o) => (self.since[o], self.transitions[o]),
+                    None => (self.system.wall().max(started), 0),
+                },
+            )
+            .unzip();
+        self.since = since;
+        self.transitions = transitions;
+        self.config = new;
+        self.checks = parts.checks;
+        self.services = parts.services;
+        self.instances = parts.instances;
+        self.prober.configure(
+            &self
+                .config
+                .services
+                .iter()
+                .flat_map(|s| s.checks.iter().cloned())
+                .collect::<Vec<_>>(),
+        );
+        self.schedule.clear();
+        for c in 0..self.checks.len() {
+            let due = self.checks[c].next_due.unwrap_or(now);
+            self.schedule.push(due, Task::Poll(c));
+        }
+        for i in 0..self.instances.len() {
+            self.instances[i].sync_due = None;
+            self.request_sync(i, now, Trigger::Reload);
+        }
+    }
+}

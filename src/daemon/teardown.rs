@@ -1,0 +1,154 @@
+//! Stopping: withdraw every prefix this configuration may have announced, confirm it by
+//! reading FRR back, retry until `shutdown_timeout`, and report exactly what may remain.
+//! Used on SIGTERM/SIGINT and by `anycastd withdraw`.
+
+use super::*;
+
+impl Daemon<'_> {
+    /// Withdraw every managed prefix FRR has, confirm by reading back, retry until the
+    /// deadline. A second termination signal stops at once.
+    pub(super) fn shutdown(&mut self, sig: Signal) -> Exit {
+        log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
+        self.publish_stopping();
+        let exit = self.withdraw_everything();
+        self.remove_state_file();
+        for svc in &self.config.services {
+            log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
+        }
+        if let Exit::Unconfirmed(remaining) = &exit {
+            log::error!(
+                remaining = remaining.join("; ").as_str();
+                "Exiting with prefixes possibly still announced. Run `anycastd withdraw` or check FRR."
+            );
+        }
+        exit
+    }
+
+    /// Withdraw every prefix this configuration manages from every FRR instance and
+    /// confirm it by reading back, retrying until `shutdown_timeout`; a termination signal
+    /// arriving meanwhile stops at once. Used on shutdown and by `anycastd withdraw`.
+    pub fn withdraw_everything(&mut self) -> Exit {
+        self.schedule.clear();
+        let deadline = self.system.now() + self.config.global.shutdown_timeout;
+        let n = self.instances.len();
+        let mut left: Vec<Option<BTreeSet<(Vrf, IpNetwork)>>> = vec![None; n];
+        let mut done = vec![false; n];
+        let mut aborted = false;
+        'retry: loop {
+            for i in 0..n {
+                if done[i] {
+                    continue;
+                }
+                if self.system.termination_pending() {
+                    aborted = true;
+                    break 'retry;
+                }
+                match self.withdraw_instance(i) {
+                    Ok(()) => done[i] = true,
+                    Err(remaining) => left[i] = remaining,
+                }
+            }
+            if done.iter().all(|d| *d) || self.system.now() >= deadline {
+                break;
+            }
+            let pause = (self.system.now() + SHUTDOWN_RETRY).min(deadline);
+            self.system.wait(Some(pause));
+        }
+        if done.iter().all(|d| *d) {
+            return Exit::Clean;
+        }
+        let mut remaining = Vec::new();
+        for i in (0..n).filter(|&i| !done[i]) {
+            let inst = &self.instances[i];
+            match &left[i] {
+                Some(set) => remaining.extend(set.iter().map(|(v, p)| {
+                    format!(
+                        "{} vrf {} {}",
+                        inst.vtysh.display(),
+                        vrf_label(v),
+                        canonical(p)
+                    )
+                })),
+                None => remaining.extend(self.ours(i).iter().map(|(v, p)| {
+                    format!(
+                        "{} vrf {} {} (unknown: FRR could not be read)",
+                        inst.vtysh.display(),
+                        vrf_label(v),
+                        canonical(p)
+                    )
+                })),
+            }
+        }
+        let why = if aborted {
+            "a second signal cut the withdrawal short"
+        } else {
+            "FRR did not confirm the withdrawal in time"
+        };
+        log::error!(
+            remaining = remaining.join("; ").as_str();
+            "Could not confirm that every prefix is withdrawn: {why}."
+        );
+        Exit::Unconfirmed(remaining)
+    }
+
+    /// One withdraw attempt on one instance. Ok when FRR confirms none of ours is left;
+    /// otherwise what is left (`None` when FRR could not be read).
+    fn withdraw_instance(&mut self, i: usize) -> Result<(), Option<BTreeSet<(Vrf, IpNetwork)>>> {
+        let running = match self.read_running(i) {
+            Ok(r) => r,
+            Err(f) => {
+                self.shutdown_fault(i, f, "cannot read FRR");
+                return Err(None);
+            }
+        };
+        let changes = reconcile::withdraw_all(&self.ours(i), &running);
+        if changes.is_empty() {
+            return Ok(());
+        }
+        if let Err(f) = self.apply(i, &running, &changes) {
+            self.shutdown_fault(i, f, "withdrawing failed");
+        }
+        match self.read_running(i) {
+            Ok(after) => {
+                let left = reconcile::withdraw_all(&self.ours(i), &after);
+                let gone = Changes {
+                    announce: BTreeSet::new(),
+                    withdraw: changes
+                        .withdraw
+                        .difference(&left.withdraw)
+                        .cloned()
+                        .collect(),
+                };
+                self.audit_shutdown(i, &gone);
+                if left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(Some(left.withdraw))
+                }
+            }
+            Err(_) => Err(Some(changes.withdraw)),
+        }
+    }
+
+    /// During shutdown too, a fault is logged once per change, not on every retry.
+    fn shutdown_fault(&mut self, i: usize, f: FrrFault, what: &str) {
+        let inst = &mut self.instances[i];
+        if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
+            log::error!(
+                vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str();
+                "Shutdown: {what} via {}: {}; retrying until the shutdown deadline.", inst.vtysh.display(), f.kind
+            );
+        }
+        inst.fault = Some(f);
+    }
+
+    fn audit_shutdown(&self, i: usize, gone: &Changes) {
+        for (vrf, net) in &gone.withdraw {
+            let prefix = canonical(net);
+            log::info!(
+                prefix = prefix.as_str(), vrf = vrf_label(vrf), old = "announced", new = "withdrawn", trigger = "shutdown";
+                "Withdrew prefix {prefix} (vrf {}) on shutdown via {}.", vrf_label(vrf), self.instances[i].vtysh.display()
+            );
+        }
+    }
+}
