@@ -25,6 +25,8 @@ use std::time::{Duration, Instant, SystemTime};
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// …up to this.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+const ABORTED: &str = "aborted by a termination signal";
+const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
 
@@ -559,7 +561,7 @@ impl<'a> Daemon<'a> {
         let kind = if out.stdout.contains(frr::NOT_CONFIGURED) {
             // vtysh stops at the failing `no network`: the rest was not applied. The next
             // read shows what FRR really has.
-            "a prefix to withdraw was already gone"
+            ALREADY_GONE
         } else if out.stderr.contains("is not running") || out.stderr.contains("failed to connect")
         {
             "bgpd is not reachable"
@@ -707,8 +709,11 @@ impl<'a> Daemon<'a> {
             };
             log::info!(
                 service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
-                old = old, new = new, trigger = trigger.name(), reason = reason.as_str();
-                "{verb} prefix {prefix} (vrf {}) for service \"{names}\".", vrf_label(&key.0)
+                old = old, new = new, trigger = trigger.name(), reason = reason.as_str(),
+                dry_run = self.dry_run;
+                "{}{verb} prefix {prefix} (vrf {}) for service \"{names}\".",
+                if self.dry_run { "Dry run: pretended: " } else { "" },
+                vrf_label(&key.0)
             );
         }
     }
@@ -737,9 +742,13 @@ impl<'a> Daemon<'a> {
     }
 
     fn fault(&mut self, i: usize, f: FrrFault, now: Instant) {
+        if f.kind == ABORTED {
+            // A termination signal cut the call short: shutdown follows at once.
+            return;
+        }
         let inst = &mut self.instances[i];
         inst.failures = inst.failures.saturating_add(1);
-        let benign = f.kind == "a prefix to withdraw was already gone";
+        let benign = f.kind == ALREADY_GONE;
         let delay = if benign && inst.failures <= 1 {
             Duration::ZERO
         } else {
@@ -747,7 +756,15 @@ impl<'a> Daemon<'a> {
             (BACKOFF_MIN * 2u32.saturating_pow(exp)).min(BACKOFF_MAX)
         };
         if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
-            log::error!(
+            // Someone removed a line between our read and our write: worth a warning,
+            // not an error; the next read shows the truth.
+            let level = if benign {
+                log::Level::Warn
+            } else {
+                log::Level::Error
+            };
+            log::log!(
+                level,
                 vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str(),
                 retry_in = crate::duration::format(delay).as_str();
                 "FRR via {}: {}; retrying, with back-off.", inst.vtysh.display(), f.kind

@@ -96,7 +96,10 @@ fn absolute(o: &cli::Options) -> std::path::PathBuf {
 
 fn load(o: &cli::Options) -> Result<config::Config, u8> {
     config::load(&absolute(o)).map_err(|e| {
-        eprintln!("anycastd: invalid configuration: {e}");
+        match e.kind {
+            config::ErrorKind::Invalid => eprintln!("anycastd: invalid configuration: {e}"),
+            _ => eprintln!("anycastd: cannot read the configuration: {e}"),
+        }
         match e.kind {
             config::ErrorKind::NoInput => exit::NOINPUT,
             config::ErrorKind::Io => exit::IOERR,

@@ -135,7 +135,7 @@ impl Daemon<'_> {
     /// Write the state file and metrics, and tell the service manager.
     pub(super) fn publish(&mut self) {
         let snap = self.snapshot();
-        if let Some(path) = self.config.global.state_file.clone() {
+        if let Some(path) = self.state_path() {
             let written = serde_json::to_vec_pretty(&snap)
                 .map_err(std::io::Error::other)
                 .and_then(|bytes| write_file(&path, &bytes));
@@ -148,7 +148,14 @@ impl Daemon<'_> {
                 Err(_) => {}
             }
         }
-        if let Some(path) = self.config.global.metrics_file.clone() {
+        // A dry run must not overwrite what monitoring reads about the real daemon.
+        if let Some(path) = self
+            .config
+            .global
+            .metrics_file
+            .clone()
+            .filter(|_| !self.dry_run)
+        {
             let text = crate::metrics::render(&snap);
             match write_file(&path, text.as_bytes()) {
                 Ok(()) => self.metrics_failed = false,
@@ -176,9 +183,20 @@ impl Daemon<'_> {
 
     /// The state file describes a running daemon: remove it when we stop.
     pub(super) fn remove_state_file(&self) {
-        if let Some(path) = &self.config.global.state_file {
+        if let Some(path) = self.state_path() {
             let _ = std::fs::remove_file(path);
         }
+    }
+
+    /// A dry run writes its state beside the real daemon's, never over it.
+    fn state_path(&self) -> Option<PathBuf> {
+        let path = self.config.global.state_file.clone()?;
+        if !self.dry_run {
+            return Some(path);
+        }
+        let mut name = path.file_name()?.to_os_string();
+        name.push(".dry-run");
+        Some(path.with_file_name(name))
     }
 }
 

@@ -10,7 +10,7 @@ impl Daemon<'_> {
     pub(super) fn shutdown(&mut self, sig: Signal) -> Exit {
         log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
         self.publish_stopping();
-        let exit = self.withdraw_everything();
+        let exit = self.teardown("shutdown");
         self.remove_state_file();
         for svc in &self.config.services {
             log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
@@ -28,6 +28,10 @@ impl Daemon<'_> {
     /// confirm it by reading back, retrying until `shutdown_timeout`; a termination signal
     /// arriving meanwhile stops at once. Used on shutdown and by `anycastd withdraw`.
     pub fn withdraw_everything(&mut self) -> Exit {
+        self.teardown("withdraw")
+    }
+
+    fn teardown(&mut self, why: &'static str) -> Exit {
         self.schedule.clear();
         let deadline = self.system.now() + self.config.global.shutdown_timeout;
         let n = self.instances.len();
@@ -43,7 +47,7 @@ impl Daemon<'_> {
                     aborted = true;
                     break 'retry;
                 }
-                match self.withdraw_instance(i) {
+                match self.withdraw_instance(i, why) {
                     Ok(()) => done[i] = true,
                     Err(remaining) => left[i] = remaining,
                 }
@@ -93,7 +97,11 @@ impl Daemon<'_> {
 
     /// One withdraw attempt on one instance. Ok when FRR confirms none of ours is left;
     /// otherwise what is left (`None` when FRR could not be read).
-    fn withdraw_instance(&mut self, i: usize) -> Result<(), Option<BTreeSet<(Vrf, IpNetwork)>>> {
+    fn withdraw_instance(
+        &mut self,
+        i: usize,
+        why: &'static str,
+    ) -> Result<(), Option<BTreeSet<(Vrf, IpNetwork)>>> {
         let running = match self.read_running(i) {
             Ok(r) => r,
             Err(f) => {
@@ -119,7 +127,7 @@ impl Daemon<'_> {
                         .cloned()
                         .collect(),
                 };
-                self.audit_shutdown(i, &gone);
+                self.audit_shutdown(i, &gone, why);
                 if left.is_empty() {
                     Ok(())
                 } else {
@@ -142,12 +150,16 @@ impl Daemon<'_> {
         inst.fault = Some(f);
     }
 
-    fn audit_shutdown(&self, i: usize, gone: &Changes) {
+    fn audit_shutdown(&self, i: usize, gone: &Changes, why: &str) {
         for (vrf, net) in &gone.withdraw {
             let prefix = canonical(net);
             log::info!(
-                prefix = prefix.as_str(), vrf = vrf_label(vrf), old = "announced", new = "withdrawn", trigger = "shutdown";
-                "Withdrew prefix {prefix} (vrf {}) on shutdown via {}.", vrf_label(vrf), self.instances[i].vtysh.display()
+                prefix = prefix.as_str(), vrf = vrf_label(vrf), old = "announced", new = "withdrawn", trigger = why,
+                dry_run = self.dry_run;
+                "{}Withdrew prefix {prefix} (vrf {}) on {why} via {}.",
+                if self.dry_run { "Dry run: pretended: " } else { "" },
+                vrf_label(vrf),
+                self.instances[i].vtysh.display()
             );
         }
     }
