@@ -23,8 +23,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Retry delays after an FRR failure double from this…
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
-/// …up to this.
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// …up to this: a vtysh call that fails costs a few milliseconds, and a bgpd that comes
+/// back after a long outage should get its prefixes within about ten seconds.
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const ABORTED: &str = "aborted by a termination signal";
 const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.

@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// The longest gap between two snapshots of a live daemon: its refresh period, or the
-/// longest FRR retry back-off, three times over.
+/// longest FRR retry back-off (10 s), three times over.
 fn stale_after(s: &Snapshot) -> f64 {
-    (3.0 * s.refresh_seconds).max(95.0)
+    (3.0 * s.refresh_seconds).max(35.0)
 }
 
 /// Is the process that wrote the snapshot still an anycastd?
@@ -263,11 +263,11 @@ mod tests {
     fn not_running_or_stale_is_unknown() {
         assert_eq!(report(&snap(), 1001.0, false).verdict, Verdict::Unknown);
         assert_eq!(
-            report(&snap(), 1000.0 + 96.0, true).verdict,
+            report(&snap(), 1000.0 + 36.0, true).verdict,
             Verdict::Unknown
         );
         assert_eq!(
-            report(&snap(), 1000.0 + 50.0, true).verdict,
+            report(&snap(), 1000.0 + 30.0, true).verdict,
             Verdict::Warning
         );
     }
