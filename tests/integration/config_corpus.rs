@@ -30,6 +30,8 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 const MIN_INVALID: usize = 40;
 const MIN_VALID: usize = 6;
 const PREFIX: &str = "anycastd: invalid configuration: ";
+/// A file that cannot be read is not called invalid.
+const UNREADABLE: &str = "anycastd: cannot read the configuration: ";
 
 fn corpus(kind: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -332,7 +334,8 @@ fn assert_file_error(run: &Run, path: &Path, code: i32, message: &str) {
     assert_eq!(run.code, Some(code), "{}", run.show());
     assert!(run.stdout.is_empty(), "{}", run.show());
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.show());
-    let want = format!("{PREFIX}{}: ", path.display());
+    let prefix = if code == 65 { PREFIX } else { UNREADABLE };
+    let want = format!("{prefix}{}: ", path.display());
     assert!(
         run.stderr.starts_with(&want),
         "want {want:?}\n{}",
