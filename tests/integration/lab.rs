@@ -22,10 +22,14 @@
 //! so the namespace (and its veths) go away a moment later. Names never repeat, so such a
 //! short-lived leftover can't collide with anything. Checked with six VRF labs up at once,
 //! every second one torn down while the others kept announcing and withdrawing in their VRF.
+//! The exception is the first moment of A's zebra: a namespace deleted just then can make
+//! it abort, so it is started again (`Lab::start_zebra_a`).
 //!
 //! The lab needs root, FRR (`/usr/lib/frr/{zebra,bgpd}`, `/usr/bin/vtysh`, user `frr`) and a
-//! working `ip netns`. Without them [`Lab::start`] prints a loud SKIPPED message and returns
-//! `None`, unless `CI=true`, where it panics instead.
+//! working `ip netns`. When FRR is missing and we are root, the first lab of the process
+//! installs it (`apt-get install frr iproute2`, with a `policy-rc.d` that keeps the package
+//! from starting a system FRR). Without them [`Lab::start`] prints a loud SKIPPED message and
+//! returns `None`, unless `CI=true`, where it panics instead.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -34,11 +38,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use self::json::Json;
+use serde_json::Value;
 
 /// AS of router A (default VRF): a 4-byte ASN on purpose.
 pub const ASN_A: u32 = 65536;
@@ -83,12 +87,20 @@ const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(10);
 const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(20);
+/// Starts of A's zebra (netns backend) before giving up, and how long it must stay up.
+const ZEBRA_A_ATTEMPTS: u32 = 3;
+const ZEBRA_A_SETTLE: Duration = Duration::from_millis(100);
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+const APT_UPDATE_TIMEOUT: Duration = Duration::from_secs(300);
+const APT_INSTALL_TIMEOUT: Duration = Duration::from_secs(600);
 
 static LAB_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// Serialises `ip netns add`: the first one after boot turns /run/netns into a shared mount,
 /// and two at once could stack two mounts there.
 static NETNS_ADD: Mutex<()> = Mutex::new(());
 static CLEANUP: Mutex<()> = Mutex::new(());
+/// The outcome of installing FRR, when this process had to.
+static FRR_INSTALL: OnceLock<Result<(), String>> = OnceLock::new();
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Router {
@@ -100,6 +112,12 @@ pub enum Router {
 pub struct LabOptions {
     /// Also build a netns-backed VRF on A with its own eBGP session to B.
     pub vrf: bool,
+}
+
+/// Why a daemon did not start; `died`: it is not running (so it may be started again).
+struct StartFailure {
+    died: bool,
+    report: String,
 }
 
 /// A daemon we started and believe to be running.
@@ -250,26 +268,17 @@ impl Lab {
         }
         let doc = Json::parse(&text)
             .unwrap_or_else(|e| panic!("B: vtysh -c '{cmd}': bad JSON ({e}):\n{text}"));
-        if doc.get("prefix").and_then(Json::as_str) != Some(prefix) {
+        if doc["prefix"].as_str() != Some(prefix) {
             return false;
         }
         let from_a = [ASN_A.to_string(), ASN_VRF.to_string()];
-        doc.get("paths")
-            .map_or(&[][..], Json::items)
-            .iter()
-            .any(|path| {
-                path.get("valid").and_then(Json::as_bool) == Some(true)
-                    && path
-                        .get("bestpath")
-                        .and_then(|b| b.get("overall"))
-                        .and_then(Json::as_bool)
-                        == Some(true)
-                    && path
-                        .get("aspath")
-                        .and_then(|a| a.get("string"))
-                        .and_then(Json::as_str)
-                        .is_some_and(|s| from_a.iter().any(|asn| asn == s))
-            })
+        Json::items(&doc["paths"]).iter().any(|path| {
+            path["valid"].as_bool() == Some(true)
+                && path["bestpath"]["overall"].as_bool() == Some(true)
+                && path["aspath"]["string"]
+                    .as_str()
+                    .is_some_and(|s| from_a.iter().any(|asn| asn == s))
+        })
     }
 
     /// Polls [`Lab::b_has_route`] every 20 ms until it equals `want`; false on timeout.
@@ -387,7 +396,7 @@ impl Lab {
         self.links();
         self.write_configs();
 
-        self.start_daemon(Router::A, "zebra");
+        self.start_zebra_a();
         self.start_daemon(Router::B, "zebra");
         self.start_daemon(Router::A, "bgpd");
         self.start_daemon(Router::B, "bgpd");
@@ -561,9 +570,62 @@ impl Lab {
         }
     }
 
-    /// `ip netns exec NS /usr/lib/frr/<name> -d -N <ps> …`, then waits for its pid file and
-    /// vty socket and records the PID.
+    /// [`Lab::try_start_daemon`], panicking with its report when the daemon does not start.
     fn start_daemon(&mut self, router: Router, name: &'static str) {
+        if let Err(f) = self.try_start_daemon(router, name) {
+            panic!("{}", f.report);
+        }
+    }
+
+    /// A's zebra. With the netns VRF backend (`-n`) FRR 8.4's zebra sometimes aborts while it
+    /// starts, when a namespace is deleted at that moment (another lab, here or in another
+    /// test process, tearing down): `thread_cancel_async(): assertion (master->owner !=
+    /// pthread_self()) failed` from `ns_delete` → `zebra_ns_disabled`. Seen about once in
+    /// 15 runs of the e2e tests with other labs coming and going; a zebra that has been up
+    /// for a moment survives deletions (see the module docs). So: start it, look again a
+    /// little later, and start it again (up to three times) when it died.
+    fn start_zebra_a(&mut self) {
+        if !self.opts.vrf {
+            return self.start_daemon(Router::A, "zebra");
+        }
+        for attempt in 1..=ZEBRA_A_ATTEMPTS {
+            let died = match self.try_start_daemon(Router::A, "zebra") {
+                Err(f) if f.died => f.report,
+                Err(f) => panic!("{}", f.report),
+                Ok(()) => {
+                    thread::sleep(ZEBRA_A_SETTLE);
+                    let ps = self.ps_a.clone();
+                    if self
+                        .daemon_pid(Router::A, "zebra")
+                        .is_some_and(|pid| frr_alive(pid, &ps))
+                    {
+                        return;
+                    }
+                    self.daemons.retain(|d| !(d.ps == ps && d.name == "zebra"));
+                    let log = Path::new(FRR_RUN).join(&ps).join("zebra.log");
+                    format!(
+                        "zebra of A died within {ZEBRA_A_SETTLE:?} of starting\n--- {} ---\n{}",
+                        log.display(),
+                        tail(&read_lossy(&log), 30)
+                    )
+                }
+            };
+            if attempt == ZEBRA_A_ATTEMPTS {
+                panic!("{died}\n(attempt {attempt} of {ZEBRA_A_ATTEMPTS})");
+            }
+            let first = died.lines().next().unwrap_or_default().to_string();
+            let _ = writeln!(
+                io::stderr(),
+                "lab {}: zebra of A died while starting (attempt {attempt} of \
+                 {ZEBRA_A_ATTEMPTS}), starting it again: {first}",
+                self.ps_a
+            );
+        }
+    }
+
+    /// `ip netns exec NS /usr/lib/frr/<name> -d -N <ps> …`, then waits for its pid file and
+    /// vty socket and records the PID. Panics only on local trouble (files, spawning).
+    fn try_start_daemon(&mut self, router: Router, name: &'static str) -> Result<(), StartFailure> {
         let (ns, ps) = match router {
             Router::A => (self.ns_a.clone(), self.ps_a.clone()),
             Router::B => (self.ns_b.clone(), self.ps_b.clone()),
@@ -612,17 +674,18 @@ impl Lab {
             .spawn()
             .and_then(|child| wait_timeout(child, DAEMON_START_TIMEOUT))
             .unwrap_or_else(|e| panic!("{what}: {e}"));
-        let failure = |why: String| -> ! {
-            panic!(
+        let failure = |died: bool, why: String| StartFailure {
+            died,
+            report: format!(
                 "{name} of {router:?} did not start: {why}\n$ {what}\n--- {} ---\n{}\n--- {} ---\n{}",
                 stderr_path.display(),
                 read_lossy(&stderr_path),
                 log.display(),
                 tail(&read_lossy(&log), 30)
-            )
+            ),
         };
         if !status.success() {
-            failure(format!("exit status {status}"));
+            return Err(failure(true, format!("exit status {status}")));
         }
         let t0 = Instant::now();
         loop {
@@ -631,19 +694,23 @@ impl Lab {
                 .and_then(|s| s.trim().parse::<u32>().ok());
             if let Some(pid) = pid.filter(|_| vty.exists()) {
                 if !frr_alive(pid, &ps) {
-                    failure(format!(
-                        "pid {pid} (from {}) is not running",
-                        pid_file.display()
+                    return Err(failure(
+                        true,
+                        format!("pid {pid} (from {}) is not running", pid_file.display()),
                     ));
                 }
                 self.daemons.push(Daemon { ps, name, pid });
-                return;
+                return Ok(());
             }
             if t0.elapsed() > DAEMON_START_TIMEOUT {
-                failure(format!(
-                    "no {} and {} after {DAEMON_START_TIMEOUT:?}",
-                    pid_file.display(),
-                    vty.display()
+                // Maybe still running: not safe to start another one.
+                return Err(failure(
+                    false,
+                    format!(
+                        "no {} and {} after {DAEMON_START_TIMEOUT:?}",
+                        pid_file.display(),
+                        vty.display()
+                    ),
                 ));
             }
             thread::sleep(Duration::from_millis(2));
@@ -817,6 +884,10 @@ fn prerequisites() -> Result<(u32, u32), String> {
         let euid = euid.map_or_else(|| "unknown".to_string(), |u| u.to_string());
         return Err(format!("not root (effective uid {euid})"));
     }
+    if !frr_installed() {
+        // Once per process: every other lab waits here for the first one's install.
+        FRR_INSTALL.get_or_init(install_frr).clone()?;
+    }
     for bin in [
         format!("{FRR_SBIN}/zebra"),
         format!("{FRR_SBIN}/bgpd"),
@@ -848,6 +919,83 @@ fn prerequisites() -> Result<(u32, u32), String> {
         ));
     }
     Ok(ids)
+}
+
+/// The FRR programs the lab cannot do without are there.
+fn frr_installed() -> bool {
+    Path::new(&format!("{FRR_SBIN}/bgpd")).is_file() && Path::new(VTYSH).is_file()
+}
+
+/// `apt-get update` + `apt-get install frr iproute2`, without letting the package start a
+/// system FRR in the root namespace: a `policy-rc.d` that says 101 ("action forbidden")
+/// is put in place for the install when there is none, and removed afterwards.
+fn install_frr() -> Result<(), String> {
+    let _ = writeln!(
+        io::stderr(),
+        "lab: FRR is not installed ({FRR_SBIN}/bgpd or {VTYSH} missing): installing it \
+         with apt-get (frr iproute2)…"
+    );
+    let t0 = Instant::now();
+    let policy = Path::new(POLICY_RC_D);
+    let made_policy = if policy.exists() {
+        false
+    } else {
+        fs::write(
+            policy,
+            "#!/bin/sh\n# anycastd tests: start no service while FRR is installed\nexit 101\n",
+        )
+        .and_then(|()| fs::set_permissions(policy, fs::Permissions::from_mode(0o755)))
+        .map_err(|e| format!("cannot write {POLICY_RC_D}: {e}"))?;
+        true
+    };
+    let result = apt(&["update", "-q"], APT_UPDATE_TIMEOUT).and_then(|()| {
+        apt(
+            &[
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "-o",
+                "DPkg::Lock::Timeout=120",
+                "frr",
+                "iproute2",
+            ],
+            APT_INSTALL_TIMEOUT,
+        )
+    });
+    if made_policy {
+        if let Err(e) = fs::remove_file(policy) {
+            let _ = writeln!(io::stderr(), "lab: cannot remove {POLICY_RC_D}: {e}");
+        }
+    }
+    result?;
+    if !frr_installed() {
+        return Err(format!(
+            "apt-get installed frr, but {FRR_SBIN}/bgpd or {VTYSH} is still missing"
+        ));
+    }
+    let _ = writeln!(
+        io::stderr(),
+        "lab: FRR installed in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `apt-get ARGS` with `DEBIAN_FRONTEND=noninteractive`, killed after `timeout`.
+fn apt(args: &[&str], timeout: Duration) -> Result<(), String> {
+    let mut cmd = Command::new("apt-get");
+    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    let what = describe(&cmd);
+    let out = run(&mut cmd, timeout).map_err(|e| format!("installing FRR: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "installing FRR: {what} failed ({}):\n{}",
+            out.status,
+            tail(&show(&out), 20)
+        ));
+    }
+    Ok(())
 }
 
 fn base36(mut n: u32) -> String {
@@ -1056,11 +1204,11 @@ fn instance_vrf(after_router_bgp: &str) -> Option<String> {
 }
 
 /// Walks a `show bgp … summary json` document: every `"peers": {addr: {"state": …}}`.
-fn collect_peer_states(doc: &Json, states: &mut BTreeMap<String, String>) {
-    for (key, value) in doc.entries() {
+fn collect_peer_states(doc: &Value, states: &mut BTreeMap<String, String>) {
+    for (key, value) in Json::entries(doc) {
         if key == "peers" {
-            for (addr, peer) in value.entries() {
-                let state = peer.get("state").and_then(Json::as_str).unwrap_or("?");
+            for (addr, peer) in Json::entries(value) {
+                let state = peer["state"].as_str().unwrap_or("?");
                 states.insert(addr.clone(), state.to_string());
             }
         } else {
@@ -1165,239 +1313,33 @@ fn ip(args: &[&str]) -> Output {
 
 // ---------------------------------------------------------------------- JSON
 
-/// Just enough JSON (std only) to read vtysh's `… json` output.
-pub mod json {
-    #[derive(Clone, Debug, PartialEq)]
-    pub enum Json {
-        Null,
-        Bool(bool),
-        Num(f64),
-        Str(String),
-        Arr(Vec<Json>),
-        Obj(Vec<(String, Json)>),
+/// vtysh's `… json` output, read with `serde_json`. `Json` only names the helpers that pick
+/// typed values out of a [`serde_json::Value`] (so `doc.get("paths").map(Json::items)` reads
+/// the same as before); all parsing is serde_json's.
+pub struct Json;
+
+impl Json {
+    /// The whole text as one JSON document; the error says where it went wrong.
+    pub fn parse(text: &str) -> Result<Value, String> {
+        serde_json::from_str(text).map_err(|e| e.to_string())
     }
 
-    impl Json {
-        pub fn parse(text: &str) -> Result<Json, String> {
-            let mut p = Parser {
-                s: text.as_bytes(),
-                i: 0,
-            };
-            let value = p.value(0)?;
-            p.ws();
-            if p.i != p.s.len() {
-                return Err(p.err("trailing characters"));
-            }
-            Ok(value)
-        }
-
-        /// Member `key` of an object.
-        pub fn get(&self, key: &str) -> Option<&Json> {
-            self.entries()
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v)
-        }
-
-        pub fn as_str(&self) -> Option<&str> {
-            match self {
-                Json::Str(s) => Some(s),
-                _ => None,
-            }
-        }
-
-        pub fn as_bool(&self) -> Option<bool> {
-            match self {
-                Json::Bool(b) => Some(*b),
-                _ => None,
-            }
-        }
-
-        #[allow(dead_code)]
-        pub fn as_f64(&self) -> Option<f64> {
-            match self {
-                Json::Num(n) => Some(*n),
-                _ => None,
-            }
-        }
-
-        /// Elements of an array (empty for anything else).
-        pub fn items(&self) -> &[Json] {
-            match self {
-                Json::Arr(v) => v,
-                _ => &[],
-            }
-        }
-
-        /// Members of an object in document order (empty for anything else).
-        pub fn entries(&self) -> &[(String, Json)] {
-            match self {
-                Json::Obj(m) => m,
-                _ => &[],
-            }
-        }
+    pub fn as_str(v: &Value) -> Option<&str> {
+        v.as_str()
     }
 
-    struct Parser<'a> {
-        s: &'a [u8],
-        i: usize,
+    pub fn as_bool(v: &Value) -> Option<bool> {
+        v.as_bool()
     }
 
-    impl Parser<'_> {
-        fn err(&self, what: &str) -> String {
-            format!("{what} at byte {}", self.i)
-        }
+    /// Elements of an array (empty for anything else).
+    pub fn items(v: &Value) -> &[Value] {
+        v.as_array().map_or(&[], Vec::as_slice)
+    }
 
-        fn ws(&mut self) {
-            while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-                self.i += 1;
-            }
-        }
-
-        fn eat(&mut self, b: u8) -> bool {
-            self.ws();
-            if self.s.get(self.i) == Some(&b) {
-                self.i += 1;
-                true
-            } else {
-                false
-            }
-        }
-
-        fn value(&mut self, depth: usize) -> Result<Json, String> {
-            if depth > 200 {
-                return Err(self.err("nested too deeply"));
-            }
-            self.ws();
-            match self.s.get(self.i) {
-                Some(b'{') => {
-                    self.i += 1;
-                    let mut members = Vec::new();
-                    if self.eat(b'}') {
-                        return Ok(Json::Obj(members));
-                    }
-                    loop {
-                        self.ws();
-                        let key = self.string()?;
-                        if !self.eat(b':') {
-                            return Err(self.err("expected ':'"));
-                        }
-                        members.push((key, self.value(depth + 1)?));
-                        if self.eat(b'}') {
-                            return Ok(Json::Obj(members));
-                        }
-                        if !self.eat(b',') {
-                            return Err(self.err("expected ',' or '}'"));
-                        }
-                    }
-                }
-                Some(b'[') => {
-                    self.i += 1;
-                    let mut items = Vec::new();
-                    if self.eat(b']') {
-                        return Ok(Json::Arr(items));
-                    }
-                    loop {
-                        items.push(self.value(depth + 1)?);
-                        if self.eat(b']') {
-                            return Ok(Json::Arr(items));
-                        }
-                        if !self.eat(b',') {
-                            return Err(self.err("expected ',' or ']'"));
-                        }
-                    }
-                }
-                Some(b'"') => Ok(Json::Str(self.string()?)),
-                Some(b't') => self.literal("true", Json::Bool(true)),
-                Some(b'f') => self.literal("false", Json::Bool(false)),
-                Some(b'n') => self.literal("null", Json::Null),
-                Some(b'-' | b'0'..=b'9') => {
-                    let start = self.i;
-                    while self.s.get(self.i).is_some_and(|b| {
-                        matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-                    }) {
-                        self.i += 1;
-                    }
-                    let text = std::str::from_utf8(&self.s[start..self.i]).unwrap_or("");
-                    text.parse()
-                        .map(Json::Num)
-                        .map_err(|_| self.err("bad number"))
-                }
-                _ => Err(self.err("expected a value")),
-            }
-        }
-
-        fn literal(&mut self, word: &str, value: Json) -> Result<Json, String> {
-            if self.s[self.i..].starts_with(word.as_bytes()) {
-                self.i += word.len();
-                Ok(value)
-            } else {
-                Err(self.err("bad literal"))
-            }
-        }
-
-        fn hex4(&mut self) -> Result<u32, String> {
-            let digits = self
-                .s
-                .get(self.i..self.i + 4)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .ok_or_else(|| self.err("bad \\u escape"))?;
-            self.i += 4;
-            Ok(digits)
-        }
-
-        fn string(&mut self) -> Result<String, String> {
-            if self.s.get(self.i) != Some(&b'"') {
-                return Err(self.err("expected a string"));
-            }
-            self.i += 1;
-            let mut out = Vec::new();
-            loop {
-                let Some(&b) = self.s.get(self.i) else {
-                    return Err(self.err("unterminated string"));
-                };
-                self.i += 1;
-                match b {
-                    b'"' => break,
-                    b'\\' => {
-                        let Some(&e) = self.s.get(self.i) else {
-                            return Err(self.err("unterminated escape"));
-                        };
-                        self.i += 1;
-                        let c = match e {
-                            b'"' => '"',
-                            b'\\' => '\\',
-                            b'/' => '/',
-                            b'b' => '\u{8}',
-                            b'f' => '\u{c}',
-                            b'n' => '\n',
-                            b'r' => '\r',
-                            b't' => '\t',
-                            b'u' => {
-                                let mut code = self.hex4()?;
-                                if (0xd800..0xdc00).contains(&code)
-                                    && self.s[self.i..].starts_with(b"\\u")
-                                {
-                                    self.i += 2;
-                                    let low = self.hex4()?;
-                                    code = 0x10000
-                                        + ((code - 0xd800) << 10)
-                                        + (low.wrapping_sub(0xdc00) & 0x3ff);
-                                }
-                                char::from_u32(code).unwrap_or('\u{fffd}')
-                            }
-                            _ => return Err(self.err("bad escape")),
-                        };
-                        let mut buf = [0; 4];
-                        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                    }
-                    _ => out.push(b),
-                }
-            }
-            // Raw bytes were copied from a &str, escapes encoded as UTF-8: always valid.
-            String::from_utf8(out).map_err(|_| self.err("invalid UTF-8"))
-        }
+    /// Members of an object (none for anything else).
+    pub fn entries(v: &Value) -> impl Iterator<Item = (&String, &Value)> {
+        v.as_object().into_iter().flatten()
     }
 }
 
@@ -1551,19 +1493,28 @@ mod tests {
     }
 
     #[test]
-    fn json_subset() {
+    fn json_reads_vtysh_output() {
         let doc = Json::parse(
-            r#"{"a":[1,-2.5e1,true,false,null],"s":"x\"\\\/\n\u00e9\ud83d\ude00","o":{}, "e":[]}"#,
+            r#"{"prefix":"203.0.113.53/32","paths":[{"valid":true,"bestpath":{"overall":true},
+                "aspath":{"string":"65536"}}],"vrfs":{"default":{"peers":{"198.51.100.1":
+                {"state":"Established"}}}}}"#,
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(doc.get("a").map(|a| a.items().len()), Some(5));
         assert_eq!(
-            doc.get("a").and_then(|a| a.items()[1].as_f64()),
-            Some(-25.0)
+            doc.get("prefix").and_then(Json::as_str),
+            Some("203.0.113.53/32")
         );
-        assert_eq!(doc.get("s").and_then(Json::as_str), Some("x\"\\/\né😀"));
+        let paths = doc.get("paths").map(Json::items).unwrap_or_default();
+        assert_eq!(paths.len(), 1);
+        assert_eq!(paths[0].get("valid").and_then(Json::as_bool), Some(true));
+        assert!(Json::items(&doc["nothing"]).is_empty());
+        let mut states = BTreeMap::new();
+        collect_peer_states(&doc, &mut states);
+        assert_eq!(
+            states.get("198.51.100.1").map(String::as_str),
+            Some("Established")
+        );
         assert!(Json::parse("{").is_err());
         assert!(Json::parse("{} x").is_err());
-        assert_eq!(Json::parse("{\n}\n"), Ok(Json::Obj(vec![])));
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod cabourotte;
 mod config_corpus;
 mod core;
+mod e2e;
 mod frr_pins;
 mod harness;
 mod lab;
