@@ -45,7 +45,13 @@ pub enum Failure {
 impl Failure {
     /// Same kind of failure (for "log once per change of state").
     pub fn same_kind(&self, other: &Failure) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
+        // A hung Cabourotte shows as a timeout for one check and "not polled" for the
+        // others, alternating between checks: one state, logged once.
+        let class = |f: &Failure| match f {
+            Failure::Skipped => std::mem::discriminant(&Failure::Timeout(Duration::ZERO)),
+            other => std::mem::discriminant(other),
+        };
+        class(self) == class(other)
     }
 }
 
@@ -501,6 +507,15 @@ mod tests {
             }
             .should_skip(t0)
         );
+    }
+
+    #[test]
+    fn a_hung_endpoint_is_one_kind_of_failure() {
+        let t = Failure::Timeout(Duration::from_secs(1));
+        assert!(t.same_kind(&Failure::Skipped));
+        assert!(Failure::Skipped.same_kind(&t));
+        assert!(!t.same_kind(&Failure::NoResult));
+        assert!(Failure::Stale(Duration::ZERO).same_kind(&Failure::Stale(Duration::from_secs(9))));
     }
 
     #[test]

@@ -297,7 +297,7 @@ impl<'a> Daemon<'a> {
                     Task::Sync(i) => {
                         if self.instances[i].sync_due == Some(at) {
                             self.instances[i].sync_due = None;
-                            self.sync(i, now);
+                            self.sync(i);
                         }
                     }
                 }
@@ -333,7 +333,11 @@ impl<'a> Daemon<'a> {
         let inst = &mut self.instances[i];
         if inst.sync_due.is_some_and(|due| due <= at) {
             // An earlier sync is already due; it will see this change too.
-            if trigger == Trigger::Health {
+            // A health change outranks a routine reconcile or retry in the audit trail;
+            // a startup or reload sync keeps its name.
+            if trigger == Trigger::Health
+                && matches!(inst.trigger, Trigger::Reconcile | Trigger::Retry)
+            {
                 inst.trigger = Trigger::Health;
             }
             return;
@@ -579,17 +583,17 @@ impl<'a> Daemon<'a> {
         })
     }
 
-    fn sync(&mut self, i: usize, now: Instant) {
-        self.sync_once(i, now);
+    fn sync(&mut self, i: usize) {
+        self.sync_once(i);
         self.instances[i].attempted = true;
         self.publish();
     }
 
-    fn sync_once(&mut self, i: usize, now: Instant) {
+    fn sync_once(&mut self, i: usize) {
         let trigger = std::mem::replace(&mut self.instances[i].trigger, Trigger::Reconcile);
         let running = match self.read_running(i) {
             Ok(r) => r,
-            Err(f) => return self.fault(i, f, now),
+            Err(f) => return self.fault(i, f),
         };
         let intents = self.intents(i);
         let plan = reconcile::plan(&intents, &running);
@@ -604,7 +608,7 @@ impl<'a> Daemon<'a> {
                 );
             }
             if let Err(f) = self.apply(i, &running, &plan.changes) {
-                return self.fault(i, f, now);
+                return self.fault(i, f);
             }
             if trigger == Trigger::Reconcile {
                 self.instances[i].drift_repairs += 1;
@@ -626,7 +630,7 @@ impl<'a> Daemon<'a> {
         self.instances[i].advertised = self.probe_advertised(i, &seen);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
-        self.recovered(i, now);
+        self.recovered(i);
     }
 
     /// The import check: which of `present` bgpd really advertises (has a valid path
@@ -742,7 +746,10 @@ impl<'a> Daemon<'a> {
         inst.missing_logged = missing.clone();
     }
 
-    fn fault(&mut self, i: usize, f: FrrFault, now: Instant) {
+    /// Retry after a back-off counted from now, after the failed call, not from when the
+    /// sync started: a vtysh that hung until its deadline must not be retried at once.
+    fn fault(&mut self, i: usize, f: FrrFault) {
+        let now = self.system.now();
         if f.kind == ABORTED {
             // A termination signal cut the call short: shutdown follows at once.
             return;
@@ -775,7 +782,8 @@ impl<'a> Daemon<'a> {
         self.request_sync(i, now + delay, Trigger::Retry);
     }
 
-    fn recovered(&mut self, i: usize, now: Instant) {
+    fn recovered(&mut self, i: usize) {
+        let now = self.system.now();
         let inst = &mut self.instances[i];
         if let Some(old) = inst.fault.take() {
             log::info!(

@@ -6,6 +6,7 @@ mod cabourotte;
 mod config_corpus;
 mod core;
 mod e2e;
+mod faults;
 mod frr_pins;
 mod harness;
 mod lab;
