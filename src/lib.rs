@@ -124,9 +124,15 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
     logging::init(o.log_level, format, tty && !o.no_color);
     let path = absolute(o);
     log::info!(config_path = path.display().to_string().as_str(); "Reading configuration from {}.", path.display());
-    let config = match load(o) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let config = match (load(o), mode) {
+        (Ok(c), _) => c,
+        // A crash after a bad edit must still be cleaned up: withdraw what the last run
+        // recorded in its state file.
+        (Err(code), Mode::Withdraw) => match recorded_config(&path) {
+            Some(c) => c,
+            None => return code,
+        },
+        (Err(code), Mode::Run) => return code,
     };
     let mut signals = match signals::Signals::install() {
         Ok(s) => s,
@@ -161,6 +167,47 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
         daemon::Exit::Clean => exit::OK,
         daemon::Exit::Unconfirmed(_) => exit::UNAVAILABLE,
     }
+}
+
+/// For `withdraw` without a usable configuration: the prefixes the last run recorded in
+/// the default state file, as a configuration that only lists them.
+fn recorded_config(config_path: &std::path::Path) -> Option<config::Config> {
+    let state_path = std::path::Path::new(state::DEFAULT_PATH);
+    let snap = state::read(state_path).ok()?;
+    let services: Vec<config::Service> = snap
+        .services
+        .iter()
+        .map(|s| config::Service {
+            name: s.name.clone(),
+            prefixes: s
+                .prefixes
+                .iter()
+                .filter_map(|p| {
+                    Some(config::Prefix {
+                        network: config::parse_prefix(&p.prefix).ok()?,
+                        vrf: (p.vrf != "default").then(|| p.vrf.clone()),
+                        vtysh: std::path::PathBuf::from(&p.vtysh),
+                    })
+                })
+                .collect(),
+            checks: Vec::new(),
+            rise: 1,
+            fall: 1,
+        })
+        .collect();
+    if services.iter().all(|s| s.prefixes.is_empty()) {
+        return None;
+    }
+    log::warn!(
+        state_file = state::DEFAULT_PATH;
+        "The configuration cannot be used; withdrawing the prefixes the last run recorded in {}.",
+        state_path.display()
+    );
+    Some(config::Config {
+        path: config_path.to_path_buf(),
+        global: config::Global::default(),
+        services,
+    })
 }
 
 /// The real clock and signals.

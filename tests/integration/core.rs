@@ -409,3 +409,40 @@ fn a_second_signal_cuts_a_hanging_teardown_short() {
         d.log()
     );
 }
+
+#[test]
+fn withdraw_after_a_crash_with_a_broken_config_uses_the_state_file() {
+    let (dir, cab, frr) = setup(Api::V2);
+    // The one test that uses the default state file: `withdraw` falls back to it.
+    let cfg = config(&cab, &frr, "").replace(
+        "[global]\n",
+        "[global]\nstate_file = \"/run/anycastd/state.json\"\n",
+    );
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    assert!(wait_until(10 * SEC, || all_announced(&frr)));
+    assert!(wait_until(5 * SEC, || std::path::Path::new(
+        "/run/anycastd/state.json"
+    )
+    .exists()));
+    d.signal("KILL");
+    assert!(d.wait_exit(10 * SEC).is_some());
+    std::fs::write(&d.config_path, "[services.dns\n").expect("break the config");
+    let out = std::process::Command::new(crate::harness::bin())
+        .args(["withdraw", "--log-format", "json", "-c"])
+        .arg(&d.config_path)
+        .output()
+        .expect("run anycastd withdraw");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        log.contains("withdrawing the prefixes the last run recorded"),
+        "{log}"
+    );
+    assert!(frr.networks().is_empty(), "left: {:?}", frr.networks());
+    let _ = std::fs::remove_file("/run/anycastd/state.json");
+}
