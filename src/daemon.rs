@@ -27,6 +27,7 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// back after a long outage should get its prefixes within about ten seconds.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const ABORTED: &str = "aborted by a termination signal";
+const TIMED_OUT: &str = "vtysh timed out";
 const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
@@ -331,6 +332,14 @@ impl<'a> Daemon<'a> {
 
     fn request_sync(&mut self, i: usize, at: Instant, trigger: Trigger) {
         let inst = &mut self.instances[i];
+        // A vtysh that hung until its deadline likely hangs again: a health change waits
+        // for the back-off too, rather than holding the loop for another timeout. Any
+        // other failure is cheap to retry, so a health change is tried at once.
+        let hung = inst.fault.as_ref().is_some_and(|f| f.kind == TIMED_OUT);
+        if trigger == Trigger::Health && hung && inst.sync_due.is_some() {
+            inst.trigger = Trigger::Health;
+            return;
+        }
         if inst.sync_due.is_some_and(|due| due <= at) {
             // An earlier sync is already due; it will see this change too.
             // A health change outranks a routine reconcile or retry in the audit trail;
@@ -483,7 +492,7 @@ impl<'a> Daemon<'a> {
         result.map_err(|e| FrrFault {
             kind: match e {
                 vtysh::Error::Spawn(..) => "vtysh cannot be run",
-                vtysh::Error::Timeout(_) => "vtysh timed out",
+                vtysh::Error::Timeout(_) => TIMED_OUT,
                 vtysh::Error::Aborted => "aborted",
                 vtysh::Error::Io(_) => "temporary file",
             },
