@@ -802,6 +802,14 @@ pub fn parse_prefix(text: &str) -> Result<IpNetwork, String> {
     let net: IpNetwork = t.parse().map_err(|_| {
         format!("{text:?} is not an IP address or prefix (like 203.0.113.53, 203.0.113.0/24 or 2001:db8::53)")
     })?;
+    if let IpNetwork::V6(v6) = net {
+        // fe80::/10: FRR answers "% Malformed prefix (link-local address)".
+        if v6.ip().segments()[0] & 0xffc0 == 0xfe80 {
+            return Err(format!(
+                "{text:?} is an IPv6 link-local address, which BGP cannot announce (FRR refuses it)"
+            ));
+        }
+    }
     if net.ip() != net.network() {
         return Err(format!(
             "{text:?} has host bits set; the prefix is {}",

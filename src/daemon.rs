@@ -28,6 +28,7 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const ABORTED: &str = "aborted by a termination signal";
 const TIMED_OUT: &str = "vtysh timed out";
+const REJECTED: &str = "FRR rejected the change";
 const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
@@ -114,6 +115,8 @@ struct Instance {
     missing_logged: BTreeSet<Vrf>,
     /// Dry run: the changes we pretend to have made, laid over what FRR really has.
     overlay: Changes,
+    /// Announcements FRR refused, with its answer: each is tried alone.
+    rejected: BTreeMap<(Vrf, IpNetwork), String>,
     /// Which of ours FRR had after the last successful sync; None before the first one.
     seen: Option<BTreeSet<(Vrf, IpNetwork)>>,
     /// Import check: whether each of `seen` has a valid path in bgpd.
@@ -207,6 +210,7 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         trigger: Trigger::Startup,
         missing_logged: BTreeSet::new(),
         overlay: Changes::default(),
+        rejected: BTreeMap::new(),
         seen: None,
         advertised: BTreeMap::new(),
         last_sync: None,
@@ -493,7 +497,7 @@ impl<'a> Daemon<'a> {
             kind: match e {
                 vtysh::Error::Spawn(..) => "vtysh cannot be run",
                 vtysh::Error::Timeout(_) => TIMED_OUT,
-                vtysh::Error::Aborted => "aborted",
+                vtysh::Error::Aborted => ABORTED,
                 vtysh::Error::Io(_) => "temporary file",
             },
             detail: e.to_string(),
@@ -520,7 +524,10 @@ impl<'a> Daemon<'a> {
                 detail: out.summary(),
             });
         }
-        let mut running = frr::parse_running_config(&out.stdout);
+        let mut running = frr::parse_running_config(&out.stdout).map_err(|detail| FrrFault {
+            kind: "bgpd's running config is not understood",
+            detail,
+        })?;
         if self.dry_run {
             let overlay = &self.instances[i].overlay;
             for (vrf, net) in &overlay.withdraw {
@@ -580,7 +587,7 @@ impl<'a> Daemon<'a> {
         {
             "bgpd is not reachable"
         } else {
-            "FRR rejected the change"
+            REJECTED
         };
         Err(FrrFault {
             kind,
@@ -607,22 +614,28 @@ impl<'a> Daemon<'a> {
         let intents = self.intents(i);
         let plan = reconcile::plan(&intents, &running);
         self.report_missing(i, &plan.missing_instances, &intents);
-        if !plan.changes.is_empty() {
-            if trigger == Trigger::Reconcile {
-                log::warn!(
-                    vtysh = self.instances[i].vtysh.display().to_string().as_str(),
-                    missing = list(&plan.changes.announce).as_str(),
-                    unexpected = list(&plan.changes.withdraw).as_str();
-                    "FRR's running config drifted from what health says; repairing it."
-                );
-            }
-            if let Err(f) = self.apply(i, &running, &plan.changes) {
-                return self.fault(i, f);
-            }
-            if trigger == Trigger::Reconcile {
+        // A prefix FRR keeps refusing is reported once as refused, not as drift each time.
+        let mut drift = plan.changes.clone();
+        drift
+            .announce
+            .retain(|k| !self.instances[i].rejected.contains_key(k));
+        if !drift.is_empty() && trigger == Trigger::Reconcile {
+            log::warn!(
+                vtysh = self.instances[i].vtysh.display().to_string().as_str(),
+                missing = list(&drift.announce).as_str(),
+                unexpected = list(&drift.withdraw).as_str();
+                "FRR's running config drifted from what health says; repairing it."
+            );
+        }
+        let applied = match self.apply_isolating(i, &running, &plan.changes) {
+            Ok(a) => a,
+            Err(f) => return self.fault(i, f),
+        };
+        if !applied.is_empty() {
+            if !drift.is_empty() && trigger == Trigger::Reconcile {
                 self.instances[i].drift_repairs += 1;
             }
-            self.audit(i, &plan.changes, trigger);
+            self.audit(i, &applied, trigger);
         }
         // Whatever was retiring is now confirmed gone (withdrawn just now, or absent).
         self.instances[i].retiring.clear();
@@ -632,14 +645,85 @@ impl<'a> Daemon<'a> {
             .filter(|(v, n)| running.has(v, n))
             .cloned()
             .collect();
-        for key in &plan.changes.withdraw {
+        for key in &applied.withdraw {
             seen.remove(key);
         }
-        seen.extend(plan.changes.announce.iter().cloned());
+        seen.extend(applied.announce.iter().cloned());
         self.instances[i].advertised = self.probe_advertised(i, &seen);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
         self.recovered(i);
+    }
+
+    /// Apply `changes` in one vtysh process. When FRR rejects an announcement (vtysh stops
+    /// at the first failing command), fall back to the withdrawals alone, then each
+    /// announcement alone, so one prefix FRR refuses never holds the others back.
+    /// Announcements FRR refused before go alone from the start. Returns what was applied.
+    fn apply_isolating(
+        &mut self,
+        i: usize,
+        running: &RunningConfig,
+        changes: &Changes,
+    ) -> Result<Changes, FrrFault> {
+        let mut batch = changes.clone();
+        let mut alone: Vec<(Vrf, IpNetwork)> = Vec::new();
+        batch.announce.retain(|k| {
+            let refused = self.instances[i].rejected.contains_key(k);
+            if refused {
+                alone.push(k.clone());
+            }
+            !refused
+        });
+        let mut applied = Changes::default();
+        if !batch.is_empty() {
+            match self.apply(i, running, &batch) {
+                Ok(()) => applied = batch,
+                Err(f) if f.kind == REJECTED => {
+                    let withdrawals = Changes {
+                        withdraw: batch.withdraw.clone(),
+                        announce: BTreeSet::new(),
+                    };
+                    if !withdrawals.is_empty() {
+                        self.apply(i, running, &withdrawals)?;
+                    }
+                    applied.withdraw = withdrawals.withdraw;
+                    alone.extend(batch.announce.iter().cloned());
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        for key in alone {
+            let one = Changes {
+                announce: BTreeSet::from([key.clone()]),
+                withdraw: BTreeSet::new(),
+            };
+            match self.apply(i, running, &one) {
+                Ok(()) => {
+                    if self.instances[i].rejected.remove(&key).is_some() {
+                        log::info!(
+                            prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0);
+                            "FRR now accepts prefix {} (vrf {}).", canonical(&key.1), vrf_label(&key.0)
+                        );
+                    }
+                    applied.announce.insert(key);
+                }
+                Err(f) if f.kind == REJECTED => {
+                    if !self.instances[i].rejected.contains_key(&key) {
+                        log::error!(
+                            prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0), reason = f.detail.as_str();
+                            "FRR refuses to announce prefix {} (vrf {}); the other prefixes are not held back. Retrying at every reconcile.",
+                            canonical(&key.1), vrf_label(&key.0)
+                        );
+                    }
+                    self.instances[i].rejected.insert(key, f.detail);
+                }
+                Err(f) => return Err(f),
+            }
+        }
+        // A refused prefix that no longer needs announcing is no longer an error.
+        let wanted = &changes.announce;
+        self.instances[i].rejected.retain(|k, _| wanted.contains(k));
+        Ok(applied)
     }
 
     /// The import check: which of `present` bgpd really advertises (has a valid path

@@ -38,8 +38,11 @@ impl RunningConfig {
 /// Parse bgpd's running config. Unknown lines are ignored; only the structure FRR has
 /// printed since 7.x is relied on: `router bgp ASN [vrf NAME]` at column 0, ` address-family
 /// AFI SAFI` at one space, `  network P[ ...]` at two, closed by ` exit-address-family` and
-/// `exit` (or `!` in older releases).
-pub fn parse_running_config(text: &str) -> RunningConfig {
+/// `exit` (or `!` in older releases). FRR 9.1 and later may add ` as-notation MODE`.
+///
+/// A `router bgp` line of any other shape is an error, not "no instance": reading it as
+/// absent would make shutdown believe there is nothing left to withdraw.
+pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
     let mut rc = RunningConfig::default();
     let mut current: Option<Vrf> = None;
     let mut unicast = false;
@@ -48,10 +51,19 @@ pub fn parse_running_config(text: &str) -> RunningConfig {
         if !line.starts_with(' ') {
             unicast = false;
             current = None;
-            let words: Vec<&str> = line.split_whitespace().collect();
-            match words.as_slice() {
+            let all: Vec<&str> = line.split_whitespace().collect();
+            let words = match all.as_slice() {
+                [head @ .., "as-notation", _] => head,
+                w => w,
+            };
+            match words {
                 ["router", "bgp", _] => current = Some(None),
                 ["router", "bgp", _, "vrf", name] => current = Some(Some(name.to_string())),
+                // A BGP view is a separate RIB; we never configure one.
+                ["router", "bgp", _, "view", _] => continue,
+                ["router", "bgp", ..] => {
+                    return Err(format!("unexpected line in bgpd's running config: {line:?}"));
+                }
                 _ => continue,
             }
             if let (Some(vrf), Some(asn)) = (&current, words.get(2)) {
@@ -80,7 +92,7 @@ pub fn parse_running_config(text: &str) -> RunningConfig {
             }
         }
     }
-    rc
+    Ok(rc)
 }
 
 /// Changes for one FRR instance.
@@ -103,43 +115,41 @@ pub fn afi(net: &IpNetwork) -> &'static str {
     }
 }
 
-/// The `-c` arguments of ONE vtysh process that applies `changes`: withdrawals first, each
-/// instance and address family entered once. Changes for a VRF that `running` does not
-/// have are not built (the caller reports them): FRR would create the instance.
+/// The `-c` arguments of ONE vtysh process that applies `changes`: every withdrawal, in
+/// every VRF, before any announcement, because vtysh stops at the first failing command
+/// and a rejected announcement must never hold a withdrawal back. Each (VRF, address
+/// family) is entered once per pass. Changes for a VRF that `running` does not have are
+/// not built (the caller reports them): FRR would create the instance.
 pub fn build_commands(running: &RunningConfig, changes: &Changes) -> Vec<String> {
-    // vrf -> afi -> lines
-    let mut by_vrf: BTreeMap<&Vrf, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
-    let items = changes
-        .withdraw
-        .iter()
-        .map(|c| (c, "no network"))
-        .chain(changes.announce.iter().map(|c| (c, "network")));
-    for ((vrf, net), verb) in items {
-        if !running.instances.contains_key(vrf) {
-            continue;
-        }
-        by_vrf
-            .entry(vrf)
-            .or_default()
-            .entry(afi(net))
-            .or_default()
-            .push(format!("{verb} {}", canonical(net)));
-    }
-    if by_vrf.is_empty() {
-        return Vec::new();
-    }
     let mut cmds = vec!["configure terminal".to_string()];
-    for (vrf, afis) in by_vrf {
-        let Some(inst) = running.instances.get(vrf) else {
-            continue;
-        };
-        cmds.push(router_line(&inst.asn, vrf));
-        for (afi, lines) in afis {
-            cmds.push(format!("address-family {afi} unicast"));
-            cmds.extend(lines);
-            cmds.push("exit-address-family".to_string());
+    for (set, verb) in [(&changes.withdraw, "no network"), (&changes.announce, "network")] {
+        // vrf -> afi -> lines
+        let mut by_vrf: BTreeMap<&Vrf, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
+        for (vrf, net) in set {
+            if running.instances.contains_key(vrf) {
+                by_vrf
+                    .entry(vrf)
+                    .or_default()
+                    .entry(afi(net))
+                    .or_default()
+                    .push(format!("{verb} {}", canonical(net)));
+            }
         }
-        cmds.push("exit".to_string());
+        for (vrf, afis) in by_vrf {
+            let Some(inst) = running.instances.get(vrf) else {
+                continue;
+            };
+            cmds.push(router_line(&inst.asn, vrf));
+            for (afi, lines) in afis {
+                cmds.push(format!("address-family {afi} unicast"));
+                cmds.extend(lines);
+                cmds.push("exit-address-family".to_string());
+            }
+            cmds.push("exit".to_string());
+        }
+    }
+    if cmds.len() == 1 {
+        return Vec::new();
     }
     cmds.push("end".to_string());
     cmds
@@ -211,7 +221,7 @@ mod tests {
 
     #[test]
     fn parses_real_frr_output() {
-        let rc = parse_running_config(FRR_8_4);
+        let rc = parse_running_config(FRR_8_4).unwrap();
         let default = &rc.instances[&None];
         assert_eq!(default.asn, "65536");
         assert!(default.networks.contains(&net("203.0.113.53/32")));
@@ -230,7 +240,7 @@ mod tests {
     #[test]
     fn ignores_other_address_families_and_daemons() {
         let text = "frr version 8.4.4\nrouter bgp 1\n address-family ipv4 multicast\n  network 10.0.0.0/8\n exit-address-family\n address-family ipv4 unicast\n  network 10.1.0.0/16\n exit-address-family\nexit\n!\nrouter ospf\n network 10.2.0.0/16 area 0\nexit\n";
-        let rc = parse_running_config(text);
+        let rc = parse_running_config(text).unwrap();
         assert_eq!(rc.instances.len(), 1);
         assert_eq!(
             rc.instances[&None].networks.iter().collect::<Vec<_>>(),
@@ -241,7 +251,7 @@ mod tests {
     #[test]
     fn older_frr_closes_sections_with_a_bang() {
         let text = "router bgp 65000\n address-family ipv6 unicast\n  network 2001:db8::/32\n exit-address-family\n!\nrouter bgp 65001 vrf red\n!\n";
-        let rc = parse_running_config(text);
+        let rc = parse_running_config(text).unwrap();
         assert_eq!(rc.instances.len(), 2);
         assert_eq!(rc.instances[&Some("red".into())].asn, "65001");
         assert!(rc.has(&None, &net("2001:db8::/32")));
@@ -249,16 +259,28 @@ mod tests {
 
     #[test]
     fn empty_or_garbage_is_no_instance() {
-        assert_eq!(parse_running_config(""), RunningConfig::default());
+        assert_eq!(parse_running_config(""), Ok(RunningConfig::default()));
         assert_eq!(
-            parse_running_config("% Unknown command\nrouter bgp\n  network x\n"),
-            RunningConfig::default()
+            parse_running_config("% Unknown command\n  network x\n"),
+            Ok(RunningConfig::default())
         );
+        assert!(parse_running_config("router bgp\n").is_err());
+        assert!(parse_running_config("router bgp 1 vrf\n").is_err());
+    }
+
+    #[test]
+    fn as_notation_and_views() {
+        let text = "router bgp 1.10 as-notation dot\n address-family ipv4 unicast\n  network 10.0.0.0/8\n exit-address-family\nexit\nrouter bgp 65537 vrf blue as-notation plain\nexit\nrouter bgp 65538 view v1\n address-family ipv4 unicast\n  network 10.9.0.0/16\n exit-address-family\nexit\n";
+        let rc = parse_running_config(text).unwrap();
+        assert_eq!(rc.instances[&None].asn, "1.10");
+        assert!(rc.has(&None, &net("10.0.0.0/8")));
+        assert_eq!(rc.instances[&Some("blue".into())].asn, "65537");
+        assert!(!rc.has(&None, &net("10.9.0.0/16")), "a view is not the default instance");
     }
 
     #[test]
     fn one_process_for_every_change() {
-        let rc = parse_running_config(FRR_8_4);
+        let rc = parse_running_config(FRR_8_4).unwrap();
         let mut ch = Changes::default();
         ch.announce.insert((None, net("203.0.113.55/32")));
         ch.announce.insert((None, net("2001:db8:53::54/128")));
@@ -274,6 +296,10 @@ mod tests {
                 "router bgp 65536",
                 "address-family ipv4 unicast",
                 "no network 203.0.113.53/32",
+                "exit-address-family",
+                "exit",
+                "router bgp 65536",
+                "address-family ipv4 unicast",
                 "network 203.0.113.55/32",
                 "exit-address-family",
                 "address-family ipv6 unicast",

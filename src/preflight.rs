@@ -155,8 +155,14 @@ pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Findin
             return f;
         }
     };
+    let running = match frr::parse_running_config(text) {
+        Ok(r) => r,
+        Err(e) => {
+            f.push(error(format!("bgpd's running config through {vtysh}: {e}")));
+            return f;
+        }
+    };
     f.push(ok(format!("{vtysh} runs and bgpd answers")));
-    let running = frr::parse_running_config(text);
     let pol = policies(text);
     let vrfs: BTreeSet<&Vrf> = prefixes.iter().map(|p| &p.vrf).collect();
     for vrf in vrfs {

@@ -163,7 +163,7 @@ mod tests {
             p.missing_instances,
             BTreeSet::from([Some("red".to_string())])
         );
-        let none = plan(&i, &parse_running_config(""));
+        let none = plan(&i, &parse_running_config("").unwrap());
         assert_eq!(
             none.missing_instances,
             BTreeSet::from([Some("red".to_string())])

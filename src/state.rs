@@ -86,6 +86,9 @@ pub struct FrrSnap {
     pub vtysh_seconds: f64,
     pub drift_repairs: u64,
     pub missing_vrfs: Vec<String>,
+    /// Announcements FRR refused: "prefix (vrf V): its answer".
+    #[serde(default)]
+    pub rejected: Vec<String>,
 }
 
 /// What `status` concludes; the exit code follows the monitoring-plugin convention.
@@ -116,6 +119,13 @@ impl Snapshot {
                 worse(
                     Verdict::Critical,
                     format!("FRR via {}: {e}", f.vtysh),
+                    &mut v,
+                );
+            }
+            for r in &f.rejected {
+                worse(
+                    Verdict::Critical,
+                    format!("FRR via {} refuses {r}", f.vtysh),
                     &mut v,
                 );
             }

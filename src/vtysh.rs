@@ -3,7 +3,7 @@
 //! The child's stdout and stderr go to unlinked temporary files rather than pipes, so
 //! that this single-threaded daemon never has to drain pipes while it waits: a large
 //! running config can never block the child, and waiting is a plain `try_wait` loop that
-//! also watches the deadline and an abort request (a second signal during shutdown).
+//! also watches the deadline and an abort request (a termination signal).
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -58,7 +58,7 @@ pub enum Error {
     Spawn(PathBuf, String),
     /// It ran past its deadline and was killed.
     Timeout(Duration),
-    /// Shutdown was cut short by a second signal.
+    /// A termination signal cut it short.
     Aborted,
     /// Our own temporary files could not be made or read.
     Io(String),
@@ -73,7 +73,7 @@ impl fmt::Display for Error {
                 "vtysh did not finish within {} and was killed",
                 crate::duration::format(*d)
             ),
-            Error::Aborted => write!(f, "aborted by a second signal"),
+            Error::Aborted => write!(f, "aborted by a termination signal"),
             Error::Io(e) => write!(f, "temporary file for vtysh output: {e}"),
         }
     }

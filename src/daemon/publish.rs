@@ -101,6 +101,11 @@ impl Daemon<'_> {
                     .iter()
                     .map(|v| vrf_label(v).to_string())
                     .collect(),
+                rejected: i
+                    .rejected
+                    .iter()
+                    .map(|((v, n), why)| format!("{} (vrf {}): {why}", canonical(n), vrf_label(v)))
+                    .collect(),
             })
             .collect();
         let refresh = self

@@ -50,6 +50,7 @@ impl Daemon<'_> {
             inst.failures = old.failures;
             inst.missing_logged = old.missing_logged.clone();
             inst.overlay = old.overlay.clone();
+            inst.rejected = old.rejected.clone();
             inst.seen = old.seen.clone();
             inst.advertised = old.advertised.clone();
             inst.last_sync = old.last_sync;

@@ -91,6 +91,8 @@ struct FrrState {
     instances: BTreeMap<Vrf, (String, BTreeSet<IpNetwork>)>,
     down: bool,
     hang: bool,
+    /// `network P` for these fails like FRR's "% Malformed prefix".
+    refuse: BTreeSet<IpNetwork>,
     /// Every call: its -c commands.
     calls: Vec<Vec<String>>,
 }
@@ -174,6 +176,9 @@ impl FrrState {
                 }
                 ["network", p] => {
                     let net: IpNetwork = p.parse().unwrap();
+                    if self.refuse.contains(&net) {
+                        return fail("% Malformed prefix (link-local address)\n");
+                    }
                     self.instances
                         .get_mut(ctx.as_ref().unwrap())
                         .unwrap()
@@ -783,4 +788,57 @@ fn dry_run_sends_no_configuration_and_logs_each_change_once() {
     let st = frr.borrow();
     assert_eq!(st.config_calls(), 0, "{:?}", st.calls);
     assert!(st.has(None, "203.0.113.53/32"), "dry run changed FRR");
+}
+
+#[test]
+fn a_prefix_frr_refuses_never_holds_back_other_changes() {
+    let cfg = r#"
+[global]
+reconcile_interval = 1
+[services.ll]
+prefixes.frrouting = ["203.0.113.99"]
+checks.cabourotte = [{ name = "ll", interval = 1 }]
+[services.b]
+prefixes.frrouting = [{ prefix = "198.18.0.1", vrf = "blue" }, "203.0.113.1"]
+checks.cabourotte = [{ name = "b", interval = 1 }]
+"#;
+    let mut frr = frr_with(&[], Some(&[]));
+    frr.refuse.insert("203.0.113.99/32".parse().unwrap());
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let r = run(cfg, frr, term_at(20), move |name, t, frr| {
+        if name == "b" {
+            l2.borrow_mut().push((
+                t.as_secs(),
+                frr.has(Some("blue"), "198.18.0.1/32"),
+                frr.has(None, "203.0.113.1/32"),
+            ));
+        }
+        if name == "b" && t >= secs(10) {
+            Err(Failure::Failed("down".into()))
+        } else {
+            Ok(())
+        }
+    });
+    let log = log.borrow();
+    assert!(
+        log.iter().any(|x| x.0 < 10 && x.1 && x.2),
+        "b never announced: {log:?}"
+    );
+    assert!(
+        log.iter().filter(|x| x.0 >= 12).all(|x| !x.1 && !x.2),
+        "b's withdrawal was held back: {log:?}"
+    );
+    assert_eq!(r.exit, Exit::Clean);
+    // the refused prefix is tried alone at each reconcile, not in every batch
+    let st = r.frr.borrow();
+    let batches_with_it = st
+        .calls
+        .iter()
+        .filter(|c| {
+            c.contains(&"network 203.0.113.99/32".to_string())
+                && c.iter().filter(|l| l.contains("network ")).count() > 1
+        })
+        .count();
+    assert!(batches_with_it <= 1, "{:?}", st.calls);
 }
