@@ -149,6 +149,8 @@ pub struct Daemon<'a> {
     /// The state-file write failed (logged once).
     state_failed: bool,
     metrics_failed: bool,
+    /// During teardown: vtysh calls are cut to end by then.
+    deadline: Option<Instant>,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -254,6 +256,7 @@ impl<'a> Daemon<'a> {
             transitions: vec![0; n],
             state_failed: false,
             metrics_failed: false,
+            deadline: None,
         }
     }
 
@@ -481,7 +484,12 @@ impl<'a> Daemon<'a> {
     }
 
     fn run_vtysh(&mut self, i: usize, args: &[String]) -> Result<vtysh::Output, FrrFault> {
-        let timeout = self.config.global.vtysh_timeout;
+        let mut timeout = self.config.global.vtysh_timeout;
+        if let Some(deadline) = self.deadline {
+            // At least a little: a call that cannot start cannot confirm anything either.
+            let left = deadline.saturating_duration_since(self.system.now());
+            timeout = timeout.min(left.max(Duration::from_millis(100)));
+        }
         let vtysh = self.instances[i].vtysh.clone();
         let system = &*self.system;
         let abort = || system.termination_pending();

@@ -62,7 +62,9 @@ pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
                 // A BGP view is a separate RIB; we never configure one.
                 ["router", "bgp", _, "view", _] => continue,
                 ["router", "bgp", ..] => {
-                    return Err(format!("unexpected line in bgpd's running config: {line:?}"));
+                    return Err(format!(
+                        "unexpected line in bgpd's running config: {line:?}"
+                    ));
                 }
                 _ => continue,
             }
@@ -122,7 +124,10 @@ pub fn afi(net: &IpNetwork) -> &'static str {
 /// not built (the caller reports them): FRR would create the instance.
 pub fn build_commands(running: &RunningConfig, changes: &Changes) -> Vec<String> {
     let mut cmds = vec!["configure terminal".to_string()];
-    for (set, verb) in [(&changes.withdraw, "no network"), (&changes.announce, "network")] {
+    for (set, verb) in [
+        (&changes.withdraw, "no network"),
+        (&changes.announce, "network"),
+    ] {
         // vrf -> afi -> lines
         let mut by_vrf: BTreeMap<&Vrf, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
         for (vrf, net) in set {
@@ -275,7 +280,10 @@ mod tests {
         assert_eq!(rc.instances[&None].asn, "1.10");
         assert!(rc.has(&None, &net("10.0.0.0/8")));
         assert_eq!(rc.instances[&Some("blue".into())].asn, "65537");
-        assert!(!rc.has(&None, &net("10.9.0.0/16")), "a view is not the default instance");
+        assert!(
+            !rc.has(&None, &net("10.9.0.0/16")),
+            "a view is not the default instance"
+        );
     }
 
     #[test]

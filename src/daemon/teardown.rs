@@ -34,6 +34,8 @@ impl Daemon<'_> {
     fn teardown(&mut self, why: &'static str) -> Exit {
         self.schedule.clear();
         let deadline = self.system.now() + self.config.global.shutdown_timeout;
+        // No vtysh call may run past the shutdown deadline.
+        self.deadline = Some(deadline);
         let n = self.instances.len();
         let mut left: Vec<Option<BTreeSet<(Vrf, IpNetwork)>>> = vec![None; n];
         let mut done = vec![false; n];
@@ -57,6 +59,17 @@ impl Daemon<'_> {
             }
             let pause = (self.system.now() + SHUTDOWN_RETRY).min(deadline);
             self.system.wait(Some(pause));
+            // A SIGHUP now would wake every wait at once: take it, and say it is ignored.
+            match self.system.take_signal() {
+                Some(Signal::Hup) => {
+                    log::warn!("Received SIGHUP while withdrawing; ignoring it.");
+                }
+                Some(Signal::Term | Signal::Int) => {
+                    aborted = true;
+                    break 'retry;
+                }
+                None => {}
+            }
         }
         if done.iter().all(|d| *d) {
             return Exit::Clean;

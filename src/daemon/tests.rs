@@ -297,6 +297,9 @@ fn run_config(
     signals: Vec<(Duration, Signal)>,
     mut script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
 ) -> Run {
+    let mut cfg = cfg;
+    // Unit tests never touch the real daemon's state file.
+    cfg.global.state_file = None;
     let frr = Rc::new(RefCell::new(frr));
     let polls = Rc::new(RefCell::new(HashMap::new()));
     let mut system = FakeSystem::new(signals);
@@ -766,7 +769,8 @@ fn an_invalid_reload_changes_nothing() {
 
 #[test]
 fn dry_run_sends_no_configuration_and_logs_each_change_once() {
-    let cfg = config::parse(CONFIG, Path::new("test.toml")).unwrap();
+    let mut cfg = config::parse(CONFIG, Path::new("test.toml")).unwrap();
+    cfg.global.state_file = None;
     let frr = Rc::new(RefCell::new(frr_with(&["203.0.113.53/32"], Some(&[]))));
     let mut system = FakeSystem::new(term_at(30));
     let mut prober = FakeProber {
@@ -841,4 +845,24 @@ checks.cabourotte = [{ name = "b", interval = 1 }]
         })
         .count();
     assert!(batches_with_it <= 1, "{:?}", st.calls);
+}
+
+#[test]
+fn a_sighup_during_teardown_does_not_spin() {
+    // FRR goes down just before SIGTERM; a SIGHUP arrives during the withdraw retries.
+    let signals = vec![
+        (secs(10), Signal::Term),
+        (Duration::from_millis(10_100), Signal::Hup),
+    ];
+    let r = run(CONFIG, frr_with(&[], Some(&[])), signals, |_, t, frr| {
+        if t >= secs(9) {
+            frr.down = true;
+        }
+        Ok(())
+    });
+    assert!(matches!(r.exit, Exit::Unconfirmed(_)));
+    let st = r.frr.borrow();
+    // shutdown_timeout 3 s with a retry every 0.5 s: a handful of reads, not thousands
+    let after = st.calls.len();
+    assert!(after < 60, "{after} vtysh calls");
 }
