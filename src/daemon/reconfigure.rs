@@ -40,6 +40,28 @@ impl Daemon<'_> {
                     svc.checks[pos].1 = self.services[old_si].checks[old_pos].1.clone();
                 }
             }
+        }
+        // A check this service did not have, but the daemon already polls (moved from
+        // another service, or a new service sharing it): its last result counts as the
+        // service's first, so the service is not left undecided until the next poll.
+        for (si, svc) in parts.services.iter_mut().enumerate() {
+            for (pos, spec) in new.services[si].checks.iter().enumerate() {
+                if svc.checks[pos].1.passing.is_some() {
+                    continue;
+                }
+                let last = parts
+                    .checks
+                    .iter()
+                    .find(|rt| rt.spec == *spec)
+                    .and_then(|rt| rt.last.as_ref());
+                if let Some(outcome) = last {
+                    let reason = match outcome {
+                        Ok(()) => "success".to_string(),
+                        Err(f) => f.to_string(),
+                    };
+                    svc.record(pos, outcome.is_ok(), &reason);
+                }
+            }
             svc.settle();
         }
         // Instances: keep fault state; what left the configuration retires.
@@ -67,6 +89,10 @@ impl Daemon<'_> {
                 .cloned()
                 .collect();
         }
+        // An FRR instance with nothing left to manage or withdraw is forgotten.
+        parts
+            .instances
+            .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
         log::info!(
             added = diff.added.join(", ").as_str(), removed = diff.removed.join(", ").as_str(),
             changed = diff.changed.join(", ").as_str(), unchanged = diff.unchanged.len();
@@ -121,7 +147,12 @@ impl Daemon<'_> {
             let due = self.checks[c].next_due.unwrap_or(now);
             self.schedule.push(due, Task::Poll(c));
         }
-        for i in 0..self.instances.len() {
+        // Withdrawals of what left the configuration go first: when a prefix only moved to
+        // another vtysh path that reaches the same FRR, the new path's sync then announces
+        // it again at once instead of a reconcile interval later.
+        let mut order: Vec<usize> = (0..self.instances.len()).collect();
+        order.sort_by_key(|&i| self.instances[i].retiring.is_empty());
+        for i in order {
             self.instances[i].sync_due = None;
             self.request_sync(i, now, Trigger::Reload);
         }

@@ -866,3 +866,65 @@ fn a_sighup_during_teardown_does_not_spin() {
     let after = st.calls.len();
     assert!(after < 60, "{after} vtysh calls");
 }
+
+#[test]
+fn reload_moving_a_check_between_services_decides_at_once() {
+    // Check x (60 s interval, failing) moves from service a to healthy service b: b must
+    // become unhealthy from x's known result, not wait 60 s for its next poll.
+    let first = "[services.a]\nprefixes.frrouting = [\"203.0.113.1\"]\nchecks.cabourotte = [{ name = \"x\", interval = 60 }]\n[services.b]\nprefixes.frrouting = [\"203.0.113.2\"]\nchecks.cabourotte = [{ name = \"y\", interval = 1 }]\n";
+    let second = "[services.a]\nprefixes.frrouting = [\"203.0.113.1\"]\nchecks.cabourotte = [{ name = \"y\", interval = 1 }]\n[services.b]\nprefixes.frrouting = [\"203.0.113.2\"]\nchecks.cabourotte = [{ name = \"y\", interval = 1 }, { name = \"x\", interval = 60 }]\n";
+    let path = temp_config("movecheck", first);
+    let p2 = path.clone();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let signals = vec![(secs(5), Signal::Hup), (secs(20), Signal::Term)];
+    run_file(&path, frr_with(&[], None), signals, move |name, t, frr| {
+        if t == secs(4) && name == "y" {
+            std::fs::write(&p2, second).unwrap();
+        }
+        if name == "y" {
+            l2.borrow_mut()
+                .push((t.as_secs(), frr.has(None, "203.0.113.2/32")));
+        }
+        if name == "x" {
+            Err(Failure::Failed("x down".into()))
+        } else {
+            Ok(())
+        }
+    });
+    let _ = std::fs::remove_file(&path);
+    let log = log.borrow();
+    assert!(log.iter().any(|x| x.0 < 5 && x.1), "{log:?}");
+    assert!(
+        log.iter().filter(|x| x.0 >= 7).all(|x| !x.1),
+        "b kept its prefix with a failing check: {log:?}"
+    );
+}
+
+#[test]
+fn reload_moving_a_prefix_to_another_vtysh_path_withdraws_it_from_the_old_one() {
+    let first = "[services.a]\nprefixes.frrouting = [{ prefix = \"203.0.113.1\", vtysh = \"/old/vtysh\" }]\nchecks.cabourotte = [{ name = \"a\", interval = 1 }]\n";
+    let second = "[global]\nreconcile_interval = 30\n[services.a]\nprefixes.frrouting = [{ prefix = \"203.0.113.1\", vtysh = \"/new/vtysh\" }]\nchecks.cabourotte = [{ name = \"a\", interval = 1 }]\n";
+    let path = temp_config("movevtysh", first);
+    let p2 = path.clone();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let signals = vec![(secs(5), Signal::Hup), (secs(12), Signal::Term)];
+    // Both paths reach the same (fake) FRR: the prefix must be back at once, not after
+    // the 30 s reconcile interval.
+    let r = run_file(&path, frr_with(&[], None), signals, move |_, t, frr| {
+        if t == secs(4) {
+            std::fs::write(&p2, second).unwrap();
+        }
+        l2.borrow_mut()
+            .push((t.as_secs(), frr.has(None, "203.0.113.1/32")));
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&path);
+    let log = log.borrow();
+    assert!(
+        log.iter().filter(|x| x.0 >= 6).all(|x| x.1),
+        "gap after moving the vtysh path: {log:?}"
+    );
+    assert_eq!(r.exit, Exit::Clean);
+}
