@@ -266,6 +266,26 @@ impl<'a> Daemon<'a> {
         self
     }
 
+    /// Prefixes an earlier run announced that this configuration no longer lists (from the
+    /// state file a crashed run left behind): withdrawn like those a reload removed.
+    pub fn retire(mut self, prefixes: &[crate::config::Prefix]) -> Self {
+        for p in prefixes {
+            let key = (p.vrf.clone(), p.network);
+            let i = instance_index(&mut self.instances, &p.vtysh);
+            if !self.instances[i].managed.contains_key(&key) {
+                log::info!(
+                    prefix = p.canonical().as_str(), vrf = vrf_label(&p.vrf);
+                    "Prefix {} (vrf {}) was managed by the previous run but is no longer configured: withdrawing it.",
+                    p.canonical(), vrf_label(&p.vrf)
+                );
+                self.instances[i].retiring.insert(key);
+            }
+        }
+        self.instances
+            .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
+        self
+    }
+
     /// Log every change FRR would get instead of sending it (`run --dry-run`).
     pub fn dry_run(mut self, on: bool) -> Self {
         self.dry_run = on;

@@ -156,7 +156,18 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
         Mode::Run => notify::Notifier::from_env(),
         Mode::Withdraw => notify::Notifier::disabled(),
     };
+    // A state file still there means the previous run did not stop cleanly: what it
+    // managed and this configuration no longer lists must not stay announced.
+    let left_behind: Vec<config::Prefix> = config
+        .global
+        .state_file
+        .as_deref()
+        .and_then(|p| state::read(p).ok())
+        .filter(|s| mode == Mode::Withdraw || !status::alive(s.pid))
+        .map(|s| s.prefixes())
+        .unwrap_or_default();
     let mut daemon = daemon::Daemon::new(config, &mut prober, &mut runner, &mut system)
+        .retire(&left_behind)
         .dry_run(o.dry_run)
         .notifier(notifier);
     let exit = match mode {
@@ -173,29 +184,8 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
 /// the default state file, as a configuration that only lists them.
 fn recorded_config(config_path: &std::path::Path) -> Option<config::Config> {
     let state_path = std::path::Path::new(state::DEFAULT_PATH);
-    let snap = state::read(state_path).ok()?;
-    let services: Vec<config::Service> = snap
-        .services
-        .iter()
-        .map(|s| config::Service {
-            name: s.name.clone(),
-            prefixes: s
-                .prefixes
-                .iter()
-                .filter_map(|p| {
-                    Some(config::Prefix {
-                        network: config::parse_prefix(&p.prefix).ok()?,
-                        vrf: (p.vrf != "default").then(|| p.vrf.clone()),
-                        vtysh: std::path::PathBuf::from(&p.vtysh),
-                    })
-                })
-                .collect(),
-            checks: Vec::new(),
-            rise: 1,
-            fall: 1,
-        })
-        .collect();
-    if services.iter().all(|s| s.prefixes.is_empty()) {
+    let prefixes = state::read(state_path).ok()?.prefixes();
+    if prefixes.is_empty() {
         return None;
     }
     log::warn!(
@@ -206,7 +196,13 @@ fn recorded_config(config_path: &std::path::Path) -> Option<config::Config> {
     Some(config::Config {
         path: config_path.to_path_buf(),
         global: config::Global::default(),
-        services,
+        services: vec![config::Service {
+            name: "recorded".to_string(),
+            prefixes,
+            checks: Vec::new(),
+            rise: 1,
+            fall: 1,
+        }],
     })
 }
 

@@ -173,6 +173,27 @@ impl Snapshot {
     }
 }
 
+impl Snapshot {
+    /// Every prefix the run that wrote this snapshot managed: (prefix, vrf, vtysh).
+    pub fn prefixes(&self) -> Vec<crate::config::Prefix> {
+        let mut out: Vec<crate::config::Prefix> = Vec::new();
+        for p in self.services.iter().flat_map(|s| s.prefixes.iter()) {
+            let Ok(network) = crate::config::parse_prefix(&p.prefix) else {
+                continue;
+            };
+            let prefix = crate::config::Prefix {
+                network,
+                vrf: (p.vrf != "default").then(|| p.vrf.clone()),
+                vtysh: std::path::PathBuf::from(&p.vtysh),
+            };
+            if !out.contains(&prefix) {
+                out.push(prefix);
+            }
+        }
+        out
+    }
+}
+
 /// Write `contents` to `path` atomically: a temp file in the same directory, fsync,
 /// rename. Readers see the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {

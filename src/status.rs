@@ -17,7 +17,7 @@ fn stale_after(s: &Snapshot) -> f64 {
 }
 
 /// Is the process that wrote the snapshot still an anycastd?
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read(format!("/proc/{pid}/cmdline"))
         .map(|c| String::from_utf8_lossy(&c).contains("anycastd"))
         .unwrap_or(false)

@@ -446,3 +446,30 @@ fn withdraw_after_a_crash_with_a_broken_config_uses_the_state_file() {
     assert!(frr.networks().is_empty(), "left: {:?}", frr.networks());
     let _ = std::fs::remove_file("/run/anycastd/state.json");
 }
+
+#[test]
+fn a_restart_after_a_crash_withdraws_what_the_new_config_dropped() {
+    let (dir, cab, frr) = setup(Api::V2);
+    let cfg = config(&cab, &frr, "");
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    assert!(wait_until(10 * SEC, || all_announced(&frr)));
+    d.signal("KILL");
+    assert!(d.wait_exit(10 * SEC).is_some());
+    // The operator removes ntp while the daemon is down, then starts it again.
+    let without_ntp = cfg[..cfg.find("[services.ntp]").expect("ntp section")].to_string();
+    let mut d = Anycastd::start(dir.path(), &without_ntp);
+    assert!(
+        wait_until(10 * SEC, || !frr.has("203.0.113.123/32")
+            && !frr.has("198.18.0.123/32")),
+        "the crashed run's ntp prefixes stayed announced: {:?}\n{}",
+        frr.networks(),
+        d.log()
+    );
+    assert!(
+        d.log()
+            .contains("was managed by the previous run but is no longer configured")
+    );
+    assert!(frr.has("203.0.113.53/32"), "dns must stay");
+    assert_eq!(d.stop("TERM"), 0);
+    assert!(frr.networks().is_empty());
+}
