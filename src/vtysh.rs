@@ -9,6 +9,7 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -139,6 +140,9 @@ impl Runner for Process {
             .stderr(Stdio::from(err.try_clone().map_err(io)?))
             // vtysh reads VTYSH_PAGER: never let it start a pager.
             .env("VTYSH_PAGER", "cat")
+            // Its own process group, so that a wrapper script and the vtysh it started
+            // are killed together at the deadline.
+            .process_group(0)
             .spawn()
             .map_err(|e| Error::Spawn(program.to_path_buf(), e.to_string()))?;
         let deadline = started + timeout;
@@ -147,15 +151,13 @@ impl Runner for Process {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
                 Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     return Err(io(e));
                 }
             }
             let now = Instant::now();
             if now >= deadline || abort() {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 return Err(if now >= deadline {
                     Error::Timeout(timeout)
                 } else {
@@ -179,6 +181,20 @@ impl Runner for Process {
         );
         Ok(output)
     }
+}
+
+/// Kill the child's whole process group (std has no killpg; the shell's `kill` builtin
+/// takes a negative pid), then the child itself in case that failed, and reap it.
+fn kill_group(child: &mut std::process::Child) {
+    let group = format!("kill -9 -{} 2>/dev/null", child.id());
+    let _ = Command::new("/bin/sh")
+        .args(["-c", &group])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Arguments as a shell would need them, for logs an operator can paste.
@@ -257,6 +273,30 @@ mod tests {
             .run(&p, &[], Duration::from_secs(30), &|| true)
             .unwrap_err();
         assert_eq!(e, Error::Aborted);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_wrapper_and_its_child_are_killed_together() {
+        // The wrapper does not exec: its child must not outlive the deadline.
+        let (dir, p) = script("sleep 30 & echo $! > \"$(dirname \"$0\")/child.pid\"; wait");
+        let e = Process
+            .run(&p, &[], Duration::from_millis(300), &|| false)
+            .unwrap_err();
+        assert_eq!(e, Error::Timeout(Duration::from_millis(300)));
+        let pid = std::fs::read_to_string(dir.join("child.pid")).unwrap();
+        let pid = pid.trim();
+        let gone = (0..100).any(|_| {
+            let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let alive = st
+                .lines()
+                .any(|l| l.starts_with("State:") && !l.contains("Z"));
+            if alive {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            !alive
+        });
+        assert!(gone, "the wrapper's child {pid} survived");
         std::fs::remove_dir_all(dir).unwrap();
     }
 
