@@ -12,7 +12,7 @@
 
 use crate::cabourotte::{Api, Behavior, Cabourotte};
 use crate::harness::{self, Anycastd, TempDir, wait_until};
-use crate::lab::{self, Lab, Router};
+use crate::lab::{self, Lab};
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -232,24 +232,7 @@ impl Drop for Invocation {
 
 /// One `network` line on A, by hand (as an operator would add one that is not ours).
 fn add_network_by_hand(lab: &Lab, vrf: Option<&str>, prefix: &str) {
-    let router = match vrf {
-        Some(v) => format!("router bgp {} vrf {v}", lab.asn_vrf()),
-        None => format!("router bgp {}", lab.asn_a()),
-    };
-    let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-    lab.vtysh_ok(
-        Router::A,
-        &[
-            "-c",
-            "configure terminal",
-            "-c",
-            &router,
-            "-c",
-            &format!("address-family {afi} unicast"),
-            "-c",
-            &format!("network {prefix}"),
-        ],
-    );
+    lab.a_configure(vrf, prefix, &format!("network {prefix}"));
 }
 
 // ---------------------------------------------------------------------- tests

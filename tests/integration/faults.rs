@@ -272,35 +272,9 @@ fn recovered(name: &str, took: Duration) {
     eprintln!("FAULT {name}: recovered in {} ms", ms(took));
 }
 
-/// Runs a vtysh session on A: `configure terminal` / `router bgp ASN [vrf V]` /
-/// `address-family … unicast` / `line`, failing the test unless it exits 0.
+/// Runs a vtysh session on A, failing the test unless it exits 0.
 fn a_configure(lab: &Lab, vrf: Option<&str>, line: &str, prefix: &str) {
-    let router = match vrf {
-        Some(v) => format!("router bgp {} vrf {v}", lab.asn_vrf()),
-        None => format!("router bgp {}", lab.asn_a()),
-    };
-    let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-    let af = format!("address-family {afi} unicast");
-    let out = lab.vtysh(
-        Router::A,
-        &[
-            "-c",
-            "configure terminal",
-            "-c",
-            &router,
-            "-c",
-            &af,
-            "-c",
-            line,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "A: `{line}` failed ({}): {}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    lab.a_configure(vrf, prefix, line);
 }
 
 // ------------------------------------------------------------------ the log

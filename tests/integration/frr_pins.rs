@@ -13,31 +13,13 @@ use crate::lab::{self, Lab, LabOptions, Router};
 const CONVERGE: Duration = Duration::from_secs(10);
 const SESSIONS: Duration = Duration::from_secs(60);
 
-/// One vtysh session on A: `configure terminal` / `router bgp ASN [vrf V]` /
-/// `address-family AFI unicast` / `line`, the way the daemon sends it.
+/// One vtysh session on A, the way the daemon sends it.
 fn bgp(lab: &Lab, asn: u32, vrf: Option<&str>, afi: &str, line: &str) -> Output {
-    let router = match vrf {
-        Some(v) => format!("router bgp {asn} vrf {v}"),
-        None => format!("router bgp {asn}"),
-    };
-    let af = format!("address-family {afi} unicast");
-    lab.vtysh(
-        Router::A,
-        &[
-            "-c",
-            "configure terminal",
-            "-c",
-            &router,
-            "-c",
-            &af,
-            "-c",
-            line,
-        ],
-    )
+    lab.a_bgp(asn, vrf, afi, line)
 }
 
 fn afi(prefix: &str) -> &'static str {
-    if prefix.contains(':') { "ipv6" } else { "ipv4" }
+    lab::afi(prefix)
 }
 
 fn text(bytes: &[u8]) -> String {

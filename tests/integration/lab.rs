@@ -196,6 +196,44 @@ impl Lab {
         run(&mut cmd, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// One vtysh session on A, the way the daemon sends it: `configure terminal` /
+    /// `router bgp ASN [vrf V]` / `address-family AFI unicast` / `line`.
+    pub fn a_bgp(&self, asn: u32, vrf: Option<&str>, afi: &str, line: &str) -> Output {
+        let router = match vrf {
+            Some(v) => format!("router bgp {asn} vrf {v}"),
+            None => format!("router bgp {asn}"),
+        };
+        let af = format!("address-family {afi} unicast");
+        let args = [
+            "-c",
+            "configure terminal",
+            "-c",
+            &router,
+            "-c",
+            &af,
+            "-c",
+            line,
+        ];
+        self.vtysh(Router::A, &args)
+    }
+
+    /// [`Lab::a_bgp`] with A's own ASN for `vrf`, failing the test unless vtysh exits 0.
+    pub fn a_configure(&self, vrf: Option<&str>, prefix: &str, line: &str) {
+        let asn = if vrf.is_some() {
+            self.asn_vrf()
+        } else {
+            self.asn_a()
+        };
+        let out = self.a_bgp(asn, vrf, afi(prefix), line);
+        assert!(
+            out.status.success(),
+            "A: `{line}` failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// Like [`Lab::vtysh`], but panics (with the output) unless vtysh exits 0; returns stdout.
     #[allow(dead_code)]
     pub fn vtysh_ok(&self, router: Router, args: &[&str]) -> String {
@@ -815,6 +853,11 @@ impl Drop for Lab {
 /// Removes what labs of earlier, crashed test runs left behind: FRR daemons, namespaces,
 /// `/etc/frr/<ps>`, `/var/run/frr/<ps>` and temp dirs whose name says they were made by a
 /// process that no longer exists. Touches only names of the form this harness creates.
+/// The address family FRR files a prefix under.
+pub fn afi(prefix: &str) -> &'static str {
+    if prefix.contains(':') { "ipv6" } else { "ipv4" }
+}
+
 pub fn cleanup_stale() {
     let _serial = CLEANUP.lock().unwrap_or_else(|e| e.into_inner());
     let me = process::id();
