@@ -68,10 +68,18 @@ while [ "$n" -gt 0 ]; do
     fi
 done
 
-# `show bgp [vrf V] detail json` of a table with no routes, as FRR 8.4 prints it.
+# `show bgp [vrf V] detail json` of a table with no routes, as FRR 8.4 prints it (sh
+# alone, no awk: the Python anycastd runs one per prefix at once, with a deadline).
 detail_json() {
     v=$1
-    asn=$(awk -v v="$v" '$1 == v { print $2; exit }' "$D/instances")
+    asn="" id=0 n=0
+    while read -r iv ia; do
+        n=$((n + 1))
+        if [ "$iv" = "$v" ]; then
+            asn=$ia id=$n
+            break
+        fi
+    done <"$D/instances"
     if [ -z "$asn" ]; then
         if [ "$v" = "-" ]; then
             printf '{\n  "warning":"Default BGP instance not found"\n}\n'
@@ -80,7 +88,7 @@ detail_json() {
         fi
         return
     fi
-    if [ "$v" = "-" ]; then name=default; id=0; else name=$v; id=$(awk -v v="$v" '$1 == v { print NR; exit }' "$D/instances"); fi
+    if [ "$v" = "-" ]; then name=default id=0; else name=$v; fi
     printf '{\n "vrfId": %s,\n "vrfName": "%s",\n "tableVersion": 0,\n "routerId": "192.0.2.1",\n "defaultLocPrf": 100,\n "localAS": %s,\n "routes": {  }  } \n' "$id" "$name" "$asn"
 }
 
