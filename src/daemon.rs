@@ -17,7 +17,7 @@ use crate::service::{Health, ServiceState, Transition};
 use crate::signals::Signal;
 use crate::vtysh::{self, Runner};
 use ipnetwork::IpNetwork;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,6 +32,19 @@ const REJECTED: &str = "FRR rejected the change";
 const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
+/// Announcements wait up to this (or the shortest interval of the service's checks, if
+/// shorter) for others: checks are polled spread over their interval, so a thousand
+/// services turning healthy together become one vtysh call instead of dozens.
+const ANNOUNCE_BATCH: Duration = Duration::from_secs(1);
+/// Withdrawals go at once, but no sooner than this after the previous health change was
+/// applied: a burst of failures becomes a few vtysh calls, not one per service.
+const APPLY_GAP: Duration = Duration::from_millis(100);
+/// The state file and metrics are rewritten at most this often while only health
+/// changes (and at once before a vtysh call that may announce what the file lacks).
+const PUBLISH_GAP: Duration = Duration::from_millis(250);
+/// The first polls of the checks that share an interval are spread over at most
+/// this much per check (and at most the interval), in configuration order.
+const SPLAY_STEP: Duration = Duration::from_millis(1);
 
 /// Time and signals: the part of the world the loop waits on.
 pub trait System {
@@ -59,7 +72,12 @@ pub enum Exit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Task {
     Poll(usize),
+    /// Read FRR, plan the whole difference, apply it (startup, reconcile, retry, reload).
     Sync(usize),
+    /// Apply the health changes of `dirty` from what the last read showed: one vtysh call.
+    Apply(usize),
+    /// Write the state file and metrics (coalesced).
+    Publish,
 }
 
 /// What caused a sync, for the audit trail.
@@ -117,8 +135,16 @@ struct Instance {
     overlay: Changes,
     /// Announcements FRR refused, with its answer: each is tried alone.
     rejected: BTreeMap<(Vrf, IpNetwork), String>,
-    /// Which of ours FRR had after the last successful sync; None before the first one.
+    /// Which of ours FRR had after the last successful sync, updated by every change
+    /// applied since; None before the first sync.
     seen: Option<BTreeSet<(Vrf, IpNetwork)>>,
+    /// The `router bgp` instances (and their ASNs) the last read showed, without their
+    /// networks: what a health change is applied against without reading again.
+    asns: Option<RunningConfig>,
+    /// Prefixes whose services changed health since they were last planned.
+    dirty: BTreeSet<(Vrf, IpNetwork)>,
+    apply_due: Option<Instant>,
+    last_apply: Option<Instant>,
     /// Import check: whether each of `seen` has a valid path in bgpd.
     advertised: BTreeMap<(Vrf, IpNetwork), bool>,
     last_sync: Option<SystemTime>,
@@ -134,6 +160,10 @@ pub struct Daemon<'a> {
     config: Config,
     checks: Vec<CheckRt>,
     services: Vec<ServiceState>,
+    /// Per service: the index in `checks` of each of its checks, in order.
+    svc_checks: Vec<Vec<usize>>,
+    /// Per service: (instance, key) of each of its prefixes.
+    svc_prefixes: Vec<Vec<(usize, (Vrf, IpNetwork))>>,
     instances: Vec<Instance>,
     schedule: Schedule<Task>,
     prober: &'a mut dyn Prober,
@@ -151,6 +181,12 @@ pub struct Daemon<'a> {
     metrics_failed: bool,
     /// During teardown: vtysh calls are cut to end by then.
     deadline: Option<Instant>,
+    publish_due: Option<Instant>,
+    last_publish: Option<Instant>,
+    /// Bumped whenever the set of prefixes this daemon may announce grows (start,
+    /// reload); `written_gen` is the value the state file on disk reflects.
+    routing_gen: u64,
+    written_gen: u64,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -158,30 +194,37 @@ pub struct Daemon<'a> {
 struct Parts {
     checks: Vec<CheckRt>,
     services: Vec<ServiceState>,
+    svc_checks: Vec<Vec<usize>>,
     instances: Vec<Instance>,
 }
 
 fn build(config: &Config) -> Parts {
     let mut checks: Vec<CheckRt> = Vec::new();
     let mut services = Vec::new();
+    let mut svc_checks = Vec::new();
     let mut instances: Vec<Instance> = Vec::new();
+    let mut by_spec: HashMap<&Check, usize> = HashMap::new();
     for (si, svc) in config.services.iter().enumerate() {
         let names: Vec<String> = svc.checks.iter().map(|c| c.name.clone()).collect();
         services.push(ServiceState::new(&svc.name, &names, svc.rise, svc.fall));
+        let mut mine = Vec::with_capacity(svc.checks.len());
         for (pos, c) in svc.checks.iter().enumerate() {
             // One poll feeds every service that lists the same check.
-            match checks.iter_mut().find(|rt| rt.spec == *c) {
-                Some(rt) => rt.users.push((si, pos)),
-                None => checks.push(CheckRt {
+            let idx = *by_spec.entry(c).or_insert_with(|| {
+                checks.push(CheckRt {
                     spec: c.clone(),
-                    users: vec![(si, pos)],
+                    users: Vec::new(),
                     last: None,
                     next_due: None,
                     last_poll: None,
                     poll_seconds: 0.0,
-                }),
-            }
+                });
+                checks.len() - 1
+            });
+            checks[idx].users.push((si, pos));
+            mine.push(idx);
         }
+        svc_checks.push(mine);
         for p in &svc.prefixes {
             let idx = instance_index(&mut instances, &p.vtysh);
             instances[idx]
@@ -194,8 +237,22 @@ fn build(config: &Config) -> Parts {
     Parts {
         checks,
         services,
+        svc_checks,
         instances,
     }
+}
+
+/// Per service, where its prefixes are: (instance index, key).
+fn index_prefixes(services: usize, instances: &[Instance]) -> Vec<Vec<(usize, (Vrf, IpNetwork))>> {
+    let mut out = vec![Vec::new(); services];
+    for (i, inst) in instances.iter().enumerate() {
+        for (key, svcs) in &inst.managed {
+            for &si in svcs {
+                out[si].push((i, key.clone()));
+            }
+        }
+    }
+    out
 }
 
 fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
@@ -214,6 +271,10 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         overlay: Changes::default(),
         rejected: BTreeMap::new(),
         seen: None,
+        asns: None,
+        dirty: BTreeSet::new(),
+        apply_due: None,
+        last_apply: None,
         advertised: BTreeMap::new(),
         last_sync: None,
         attempted: false,
@@ -235,14 +296,18 @@ impl<'a> Daemon<'a> {
         let Parts {
             checks,
             services,
+            svc_checks,
             instances,
         } = build(&config);
         let started = system.wall();
         let n = services.len();
+        let svc_prefixes = index_prefixes(n, &instances);
         Daemon {
             config,
             checks,
             services,
+            svc_checks,
+            svc_prefixes,
             instances,
             schedule: Schedule::default(),
             prober,
@@ -257,6 +322,10 @@ impl<'a> Daemon<'a> {
             state_failed: false,
             metrics_failed: false,
             deadline: None,
+            publish_due: None,
+            last_publish: None,
+            routing_gen: 1,
+            written_gen: 0,
         }
     }
 
@@ -283,6 +352,8 @@ impl<'a> Daemon<'a> {
         }
         self.instances
             .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
+        self.svc_prefixes = index_prefixes(self.services.len(), &self.instances);
+        self.routing_gen += 1;
         self
     }
 
@@ -304,13 +375,15 @@ impl<'a> Daemon<'a> {
                 "Starting service \"{}\".", svc.name
             );
         }
-        // Polls first: the startup sync then sees the first decisions and adopts or
-        // withdraws what FRR already has in one go.
-        for c in 0..self.checks.len() {
-            self.schedule.push(now, Task::Poll(c));
+        // Polls first: the startup sync comes after every check's first poll, so it sees
+        // the first decisions and adopts or withdraws what FRR already has in one go.
+        let first = splay(&self.checks, now);
+        let last = first.iter().map(|&(_, at)| at).max().unwrap_or(now);
+        for (c, at) in first {
+            self.schedule.push(at, Task::Poll(c));
         }
         for i in 0..self.instances.len() {
-            self.request_sync(i, now, Trigger::Startup);
+            self.request_sync(i, last, Trigger::Startup);
         }
         loop {
             match self.system.take_signal() {
@@ -326,6 +399,17 @@ impl<'a> Daemon<'a> {
                         if self.instances[i].sync_due == Some(at) {
                             self.instances[i].sync_due = None;
                             self.sync(i);
+                        }
+                    }
+                    Task::Apply(i) => {
+                        if self.instances[i].apply_due == Some(at) {
+                            self.instances[i].apply_due = None;
+                            self.apply_health(i);
+                        }
+                    }
+                    Task::Publish => {
+                        if self.publish_due == Some(at) {
+                            self.publish_now();
                         }
                     }
                 }
@@ -466,15 +550,54 @@ impl<'a> Daemon<'a> {
             ),
             Health::Undecided => {}
         }
-        for i in 0..self.instances.len() {
-            if self.instances[i]
-                .managed
-                .values()
-                .any(|svcs| svcs.contains(&si))
-            {
-                self.request_sync(i, now, Trigger::Health);
+        // Only this service's prefixes are looked at again.
+        let window = self.config.services[si]
+            .checks
+            .iter()
+            .map(|c| c.interval)
+            .min()
+            .unwrap_or(ANNOUNCE_BATCH)
+            .min(ANNOUNCE_BATCH);
+        let withdraw = t.to == Health::Unhealthy;
+        let mut touched: Vec<usize> = Vec::new();
+        for (i, key) in &self.svc_prefixes[si] {
+            self.instances[*i].dirty.insert(key.clone());
+            if !touched.contains(i) {
+                touched.push(*i);
             }
         }
+        for i in touched {
+            self.request_health(i, now, withdraw, window);
+        }
+    }
+
+    /// A health change for instance `i`: applied from what the last read showed when
+    /// that is trustworthy (no fault, nothing refused), else by a full sync.
+    fn request_health(&mut self, i: usize, now: Instant, withdraw: bool, window: Duration) {
+        let inst = &mut self.instances[i];
+        if inst.seen.is_none() && inst.trigger == Trigger::Startup && inst.sync_due.is_some() {
+            // The startup sync, due once every check was polled, plans this change too.
+            return;
+        }
+        let full_due = inst.sync_due.is_some_and(|d| d <= now);
+        let trusted = inst.fault.is_none()
+            && inst.seen.is_some()
+            && inst.asns.is_some()
+            && inst.rejected.is_empty();
+        if !trusted || full_due {
+            return self.request_sync(i, now, Trigger::Health);
+        }
+        let at = if withdraw {
+            inst.last_apply
+                .map_or(now, |last| now.max(last + APPLY_GAP))
+        } else {
+            now + window
+        };
+        if inst.apply_due.is_some_and(|due| due <= at) {
+            return;
+        }
+        inst.apply_due = Some(at);
+        self.schedule.push(at, Task::Apply(i));
     }
 
     fn intents(&self, i: usize) -> Intents {
@@ -482,15 +605,25 @@ impl<'a> Daemon<'a> {
         let mut intents: Intents = inst
             .managed
             .iter()
-            .map(|(key, svcs)| {
-                let intent = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
-                (key.clone(), intent)
-            })
+            .map(|(key, svcs)| (key.clone(), self.intent_for(svcs)))
             .collect();
         for key in &inst.retiring {
             intents.insert(key.clone(), Intent::Withdraw);
         }
         intents
+    }
+
+    /// What health says of a prefix listed by these services.
+    fn intent_for(&self, svcs: &[usize]) -> Intent {
+        reconcile::intent(svcs.iter().map(|&s| self.services[s].health))
+    }
+
+    /// What health says of one prefix of instance `i` (retiring: withdraw).
+    fn intent_of(&self, i: usize, key: &(Vrf, IpNetwork)) -> Intent {
+        match self.instances[i].managed.get(key) {
+            Some(svcs) => self.intent_for(svcs),
+            None => Intent::Withdraw,
+        }
     }
 
     /// Every prefix this daemon may have announced through instance `i`.
@@ -510,6 +643,27 @@ impl<'a> Daemon<'a> {
             .map(|s| (s.name.clone(), s.health))
             .collect()
     }
+}
+
+/// When each check is first polled: the checks that share an interval are spread evenly
+/// over min(interval, 1 ms × their number), in configuration order, so that thousands of
+/// checks do not all come due in the same millisecond of every interval. The first of each
+/// group is polled at once; every check's first poll comes within its interval.
+fn splay(checks: &[CheckRt], now: Instant) -> Vec<(usize, Instant)> {
+    let mut groups: BTreeMap<Duration, Vec<usize>> = BTreeMap::new();
+    for (c, rt) in checks.iter().enumerate() {
+        groups.entry(rt.spec.interval).or_default().push(c);
+    }
+    let mut out = Vec::with_capacity(checks.len());
+    for (interval, members) in groups {
+        let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        let span = interval.min(SPLAY_STEP.saturating_mul(n));
+        for (k, c) in (0u32..).zip(members) {
+            out.push((c, now + span.mul_f64(f64::from(k) / f64::from(n))));
+        }
+    }
+    out.sort_by_key(|&(c, at)| (at, c));
+    out
 }
 
 mod publish;

@@ -29,7 +29,7 @@ impl Daemon<'_> {
                 .iter()
                 .enumerate()
                 .map(|(pos, c)| {
-                    let rt = self.checks.iter().find(|rt| rt.spec == *c);
+                    let rt = self.svc_checks[si].get(pos).map(|&idx| &self.checks[idx]);
                     let st = &svc.checks[pos].1;
                     CheckSnap {
                         name: c.name.clone(),
@@ -50,13 +50,13 @@ impl Daemon<'_> {
                 .map(|p| {
                     let key = (p.vrf.clone(), p.network);
                     let inst = self.instances.iter().position(|i| i.vtysh == p.vtysh);
-                    let intended = inst
-                        .and_then(|i| self.intents(i).get(&key).copied())
-                        .map_or("keep", |it| match it {
-                            Intent::Announce => "announce",
-                            Intent::Withdraw => "withdraw",
-                            Intent::Keep => "keep",
-                        });
+                    let intended =
+                        inst.map(|i| self.intent_of(i, &key))
+                            .map_or("keep", |it| match it {
+                                Intent::Announce => "announce",
+                                Intent::Withdraw => "withdraw",
+                                Intent::Keep => "keep",
+                            });
                     let inst = inst.map(|i| &self.instances[i]);
                     PrefixSnap {
                         prefix: p.canonical(),
@@ -137,15 +137,39 @@ impl Daemon<'_> {
             && self.instances.iter().all(|i| i.attempted)
     }
 
-    /// Write the state file and metrics, and tell the service manager.
+    /// Something the state file, metrics or service manager show changed: write them
+    /// soon, at most once per `PUBLISH_GAP`, so a burst of changes is one write.
     pub(super) fn publish(&mut self) {
+        if self.publish_due.is_some() {
+            return;
+        }
+        let now = self.system.now();
+        let at = self
+            .last_publish
+            .map_or(now, |last| now.max(last + PUBLISH_GAP));
+        self.publish_due = Some(at);
+        self.schedule.push(at, Task::Publish);
+    }
+
+    /// Write the state file and metrics, and tell the service manager, now.
+    pub(super) fn publish_now(&mut self) {
+        self.publish_due = None;
+        self.last_publish = Some(self.system.now());
+        let generation = self.routing_gen;
         let snap = self.snapshot();
-        if let Some(path) = self.state_path() {
+        let Some(path) = self.state_path() else {
+            self.written_gen = generation;
+            return self.publish_rest(&snap);
+        };
+        {
             let written = serde_json::to_vec_pretty(&snap)
                 .map_err(std::io::Error::other)
                 .and_then(|bytes| write_file(&path, &bytes));
             match written {
-                Ok(()) => self.state_failed = false,
+                Ok(()) => {
+                    self.state_failed = false;
+                    self.written_gen = generation;
+                }
                 Err(e) if !self.state_failed => {
                     self.state_failed = true;
                     log::warn!(path = path.display().to_string().as_str(); "Cannot write the state file {}: {e}", path.display());
@@ -153,6 +177,11 @@ impl Daemon<'_> {
                 Err(_) => {}
             }
         }
+        self.publish_rest(&snap);
+    }
+
+    /// Metrics and the service manager.
+    fn publish_rest(&mut self, snap: &Snapshot) {
         // A dry run must not overwrite what monitoring reads about the real daemon.
         if let Some(path) = self
             .config
@@ -161,7 +190,7 @@ impl Daemon<'_> {
             .clone()
             .filter(|_| !self.dry_run)
         {
-            let text = crate::metrics::render(&snap);
+            let text = crate::metrics::render(snap);
             match write_file(&path, text.as_bytes()) {
                 Ok(()) => self.metrics_failed = false,
                 Err(e) if !self.metrics_failed => {
@@ -171,7 +200,7 @@ impl Daemon<'_> {
                 Err(_) => {}
             }
         }
-        let status = status_line(&snap);
+        let status = status_line(snap);
         if snap.ready && !self.ready_sent {
             self.ready_sent = true;
             log::info!(status = status.as_str(); "Ready: every service decided and FRR reconciled once.");

@@ -110,6 +110,11 @@ impl Daemon<'_> {
             }
             return Ok(());
         }
+        if !changes.announce.is_empty() && self.written_gen != self.routing_gen {
+            // Write-ahead: the crash record on disk lists every prefix before FRR can
+            // announce it, so a crash at any instant leaves nothing unknown behind.
+            self.publish_now();
+        }
         let out = self.run_vtysh(i, &args)?;
         if out.success() {
             return Ok(());
@@ -146,6 +151,24 @@ impl Daemon<'_> {
             Ok(r) => r,
             Err(f) => return self.fault(i, f),
         };
+        // The whole plan covers every pending health change.
+        self.instances[i].dirty.clear();
+        self.instances[i].asns = Some(RunningConfig {
+            instances: running
+                .instances
+                .iter()
+                .map(|(vrf, b)| {
+                    let asn = b.asn.clone();
+                    (
+                        vrf.clone(),
+                        frr::BgpInstance {
+                            asn,
+                            ..Default::default()
+                        },
+                    )
+                })
+                .collect(),
+        });
         let intents = self.intents(i);
         let plan = reconcile::plan(&intents, &running);
         self.report_missing(i, &plan.missing_instances, &intents);
@@ -188,6 +211,62 @@ impl Daemon<'_> {
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
         self.recovered(i);
+    }
+
+    /// Apply the health changes since the last plan, from what FRR had at the last read
+    /// plus what was applied since: one vtysh call, no read. `network` is idempotent and
+    /// `no network` of a line someone removed is a known answer (a full sync follows), so
+    /// the next scheduled read confirms. Cost: the prefixes whose services changed.
+    pub(super) fn apply_health(&mut self, i: usize) {
+        let inst = &self.instances[i];
+        let (Some(seen), Some(asns)) = (&inst.seen, &inst.asns) else {
+            return self.request_sync(i, self.system.now(), Trigger::Health);
+        };
+        if inst.fault.is_some() || !inst.rejected.is_empty() {
+            // A full sync is (or will be) due: it plans these changes too.
+            return;
+        }
+        let mut changes = Changes::default();
+        let mut need_full = false;
+        for key in &inst.dirty {
+            let present = seen.contains(key);
+            match self.intent_of(i, key) {
+                Intent::Announce if !asns.instances.contains_key(&key.0) => need_full = true,
+                Intent::Announce if !present => {
+                    changes.announce.insert(key.clone());
+                }
+                Intent::Withdraw if present => {
+                    changes.withdraw.insert(key.clone());
+                }
+                _ => {}
+            }
+        }
+        let asns = asns.clone();
+        self.instances[i].dirty.clear();
+        if need_full {
+            // A VRF without a BGP instance: the full sync reports it (never created).
+            self.request_sync(i, self.system.now(), Trigger::Health);
+        }
+        if changes.is_empty() {
+            return;
+        }
+        let applied = match self.apply_isolating(i, &asns, &changes) {
+            Ok(a) => a,
+            Err(f) => return self.fault(i, f),
+        };
+        self.instances[i].last_apply = Some(self.system.now());
+        if let Some(seen) = self.instances[i].seen.as_mut() {
+            for key in &applied.withdraw {
+                seen.remove(key);
+            }
+            seen.extend(applied.announce.iter().cloned());
+        }
+        let advertised = &mut self.instances[i].advertised;
+        for key in applied.withdraw.iter().chain(applied.announce.iter()) {
+            advertised.remove(key);
+        }
+        self.audit(i, &applied, Trigger::Health);
+        self.publish();
     }
 
     /// Apply `changes` in one vtysh process. When FRR rejects an announcement (vtysh stops

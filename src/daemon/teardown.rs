@@ -33,6 +33,7 @@ impl Daemon<'_> {
 
     fn teardown(&mut self, why: &'static str) -> Exit {
         self.schedule.clear();
+        self.publish_due = None;
         let deadline = self.system.now() + self.config.global.shutdown_timeout;
         // No vtysh call may run past the shutdown deadline.
         self.deadline = Some(deadline);
