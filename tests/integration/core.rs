@@ -409,6 +409,34 @@ fn a_hung_cabourotte_does_not_delay_checks_elsewhere() {
     assert_eq!(d.stop("TERM"), 0);
 }
 
+/// A poll in flight is not interrupted by SIGTERM: a stop ends within shutdown_timeout
+/// plus one poll timeout, the documented bound, even with a Cabourotte that never answers.
+#[test]
+fn a_stop_during_a_hung_poll_ends_within_shutdown_timeout_plus_one_timeout() {
+    let dir = TempDir::new("stophung");
+    let cab = Cabourotte::start(Api::V2);
+    let frr = FakeFrr::new(dir.path(), &[(None, 65536)]);
+    cab.set("h", Behavior::Slow(Duration::from_secs(60)));
+    let cfg = format!(
+        "[global]\nshutdown_timeout = \"1s\"\n[services.s]\nprefixes.frrouting = [{{ prefix = \"203.0.113.1\", vtysh = \"{}\" }}]\nchecks.cabourotte = [{{ name = \"h\", url = \"{}\", interval = \"5s\", timeout = \"3s\" }}]\n",
+        frr.path().display(),
+        cab.url()
+    );
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    // The first poll is in flight: the stand-in has the request and holds the answer.
+    assert!(wait_until(10 * SEC, || cab.count("h") == 1), "{}", d.log());
+    let t = Instant::now();
+    d.signal("TERM");
+    let code = d.wait_exit(20 * SEC);
+    let took = t.elapsed();
+    assert_eq!(code, Some(0), "{}", d.log());
+    // shutdown_timeout (1 s) + timeout (3 s), and a little for the process itself.
+    assert!(
+        took <= Duration::from_millis(4500),
+        "the stop took {took:?}, past shutdown_timeout + timeout"
+    );
+}
+
 #[test]
 fn proxy_variables_are_ignored() {
     let (dir, cab, frr) = setup(Api::V2);
