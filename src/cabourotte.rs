@@ -265,8 +265,9 @@ impl Client {
             .max_redirects(0)
             .user_agent(concat!("anycastd/", env!("CARGO_PKG_VERSION")))
             .build();
+        let connector = ureq::unversioned::transport::DefaultConnector::new();
         let mut client = Client {
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(config, connector, InlineResolver),
             endpoints: HashMap::new(),
         };
         client.configure_endpoints(checks);
@@ -302,6 +303,41 @@ impl Client {
             Ok(body) => Transport::Answer(status, body),
             Err(e) => Transport::Failed(transport_failure(e, timeout)),
         }
+    }
+}
+
+/// Looks up the host on the loop's own thread. ureq's default resolver spawns a thread
+/// per new connection to put a deadline on a DNS lookup; this daemon is one thread. An IP
+/// literal (the usual `127.0.0.1`) needs no lookup at all; a host name is asked of the
+/// system resolver (`/etc/hosts` first, as configured), which may block.
+#[derive(Debug)]
+struct InlineResolver;
+
+impl ureq::unversioned::resolver::Resolver for InlineResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _: &ureq::config::Config,
+        _: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        use std::net::ToSocketAddrs;
+        let Some(authority) = uri.authority() else {
+            return Err(ureq::Error::HostNotFound);
+        };
+        let port = authority.port_u16().unwrap_or(80);
+        // `[2001:db8::1]` in a URL is the address 2001:db8::1.
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let mut out = self.empty();
+        for addr in (host, port).to_socket_addrs()?.take(16) {
+            out.push(addr);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
     }
 }
 
@@ -525,6 +561,24 @@ mod tests {
         assert_eq!(hung_backoff(5, s(1)), s(16));
         assert_eq!(hung_backoff(9, s(10)), s(90));
         assert_eq!(hung_backoff(u32::MAX, Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn hosts_resolve_on_this_thread() {
+        use ureq::unversioned::resolver::Resolver;
+        let config = ureq::config::Config::default();
+        let t = ureq::unversioned::transport::NextTimeout::default();
+        let resolve = |url: &str| -> Vec<String> {
+            let uri: ureq::http::Uri = url.parse().unwrap();
+            InlineResolver
+                .resolve(&uri, &config, t)
+                .map(|a| a.iter().map(|x| x.to_string()).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(resolve("http://127.0.0.1:9013/x"), ["127.0.0.1:9013"]);
+        assert_eq!(resolve("http://[::1]:9013"), ["[::1]:9013"]);
+        assert_eq!(resolve("http://127.0.0.1/"), ["127.0.0.1:80"]);
+        assert!(!resolve("http://localhost:9013").is_empty());
     }
 
     #[test]

@@ -12,3 +12,4 @@ mod frr_pins;
 mod harness;
 mod lab;
 mod operate;
+mod scale;
