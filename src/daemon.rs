@@ -42,6 +42,9 @@ const APPLY_GAP: Duration = Duration::from_millis(100);
 /// The state file and metrics are rewritten at most this often while only health
 /// changes (and at once before a vtysh call that may announce what the file lacks).
 const PUBLISH_GAP: Duration = Duration::from_millis(250);
+/// At each reconcile the import check asks about every prefix whose answer is unknown or
+/// bad, and about this many of the good ones, in turn.
+const PROBE_ROTATION: usize = 100;
 /// Tasks due within this much of now run in the same wake-up (a few ms early at most).
 const TIMER_SLACK: Duration = Duration::from_millis(4);
 /// The first polls of the checks that share an interval are spread over at most
@@ -147,6 +150,8 @@ struct Instance {
     dirty: BTreeSet<(Vrf, IpNetwork)>,
     apply_due: Option<Instant>,
     last_apply: Option<Instant>,
+    /// The import check's place in its round of the good prefixes.
+    probe_cursor: Option<(Vrf, IpNetwork)>,
     /// Import check: whether each of `seen` has a valid path in bgpd.
     advertised: BTreeMap<(Vrf, IpNetwork), bool>,
     last_sync: Option<SystemTime>,
@@ -277,6 +282,7 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         dirty: BTreeSet::new(),
         apply_due: None,
         last_apply: None,
+        probe_cursor: None,
         advertised: BTreeMap::new(),
         last_sync: None,
         attempted: false,

@@ -207,7 +207,11 @@ impl Daemon<'_> {
             seen.remove(key);
         }
         seen.extend(applied.announce.iter().cloned());
-        self.instances[i].advertised = self.probe_advertised(i, &seen);
+        let probe = self.probe_set(i, &seen);
+        let found = self.probe_advertised(i, &probe);
+        let advertised = &mut self.instances[i].advertised;
+        advertised.retain(|k, _| seen.contains(k) && !probe.contains(k));
+        advertised.extend(found);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
         self.recovered(i);
@@ -338,6 +342,33 @@ impl Daemon<'_> {
         let wanted = &changes.announce;
         self.instances[i].rejected.retain(|k, _| wanted.contains(k));
         Ok(applied)
+    }
+
+    /// Which prefixes the import check asks about at this reconcile: every one whose
+    /// answer is unknown or bad, and up to `PROBE_ROTATION` of the good ones in turn, so
+    /// that a reconcile costs the same with 10 or 10,000 prefixes announced.
+    fn probe_set(
+        &mut self,
+        i: usize,
+        seen: &BTreeSet<(Vrf, IpNetwork)>,
+    ) -> BTreeSet<(Vrf, IpNetwork)> {
+        let inst = &mut self.instances[i];
+        let good = |k: &(Vrf, IpNetwork)| inst.advertised.get(k) == Some(&true);
+        let mut out: BTreeSet<_> = seen.iter().filter(|k| !good(k)).cloned().collect();
+        let start = inst.probe_cursor.take();
+        let after = seen
+            .iter()
+            .filter(|k| start.as_ref().is_none_or(|s| *k > s))
+            .chain(seen.iter())
+            .filter(|k| good(k))
+            .take(PROBE_ROTATION.min(seen.len()));
+        let mut last = None;
+        for k in after {
+            out.insert(k.clone());
+            last = Some(k.clone());
+        }
+        inst.probe_cursor = last;
+        out
     }
 
     /// The import check: which of `present` bgpd really advertises (has a valid path

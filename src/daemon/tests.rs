@@ -151,6 +151,27 @@ impl FrrState {
         if cmds == ["show running-config"] {
             return ok(self.render());
         }
+        if cmds.iter().all(|c| c.starts_with("show bgp")) {
+            // The import check: a valid path for each configured prefix.
+            let answers: Vec<&str> = cmds
+                .iter()
+                .map(|c| {
+                    let w: Vec<&str> = c.split_whitespace().collect();
+                    let vrf = (w[2] == "vrf").then(|| w[3].to_string());
+                    let net: IpNetwork = w[w.len() - 2].parse().unwrap();
+                    let has = self
+                        .instances
+                        .get(&vrf)
+                        .is_some_and(|(_, n)| n.contains(&net));
+                    if has {
+                        r#"{"paths":[{"valid":true}]}"#
+                    } else {
+                        "{}"
+                    }
+                })
+                .collect();
+            return ok(answers.join("\n"));
+        }
         let mut ctx: Option<Vrf> = None;
         for c in cmds {
             let w: Vec<&str> = c.split_whitespace().collect();
@@ -1116,4 +1137,36 @@ fn the_state_file_lists_a_prefix_before_frr_may_announce_it() {
     assert_eq!(*checked.borrow(), 2, "both announcements were checked");
     assert!(!frr.borrow().has(None, "203.0.113.80/32"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reconcile_asks_bgpd_about_a_bounded_number_of_good_prefixes() {
+    let r = run(
+        &many_services(300, "1"),
+        frr_with(&[], None),
+        term_at(30),
+        |_, _, _| Ok(()),
+    );
+    let st = r.frr.borrow();
+    let probes: Vec<usize> = st
+        .calls
+        .iter()
+        .filter(|c| c[0].starts_with("show bgp"))
+        .map(Vec::len)
+        .collect();
+    // The first asks about all 300 (unknown), the next ones about 100 each, in turn.
+    assert_eq!(probes[0], 300, "{probes:?}");
+    assert!(probes.len() >= 4, "{probes:?}");
+    assert!(probes[1..].iter().all(|&n| n == 100), "{probes:?}");
+    // Three rounds after the first cover every prefix once.
+    let asked: BTreeSet<&String> = st
+        .calls
+        .iter()
+        .filter(|c| c[0].starts_with("show bgp"))
+        .skip(1)
+        .take(3)
+        .flatten()
+        .collect();
+    assert_eq!(asked.len(), 300);
+    assert_eq!(r.exit, Exit::Clean);
 }
