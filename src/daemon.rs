@@ -194,6 +194,8 @@ pub struct Daemon<'a> {
     /// reload); `written_gen` is the value the state file on disk reflects.
     routing_gen: u64,
     written_gen: u64,
+    /// Set by a stop that could not confirm every withdrawal: what may remain.
+    stopped: Option<Vec<String>>,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -334,6 +336,7 @@ impl<'a> Daemon<'a> {
             last_publish: None,
             routing_gen: 1,
             written_gen: 0,
+            stopped: None,
         }
     }
 

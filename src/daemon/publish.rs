@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::reconcile::Intent;
-use crate::state::{CheckSnap, FrrSnap, PrefixSnap, ServiceSnap, Snapshot};
+use crate::state::{CheckSnap, FrrSnap, Phase, PrefixSnap, RecordedPrefix, ServiceSnap, Snapshot};
 
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH)
@@ -116,7 +116,25 @@ impl Daemon<'_> {
             .chain([g.reconcile_interval])
             .max()
             .unwrap_or(g.reconcile_interval);
+        let retiring = self
+            .instances
+            .iter()
+            .flat_map(|i| {
+                i.retiring.iter().map(|(vrf, net)| RecordedPrefix {
+                    prefix: canonical(net),
+                    vrf: vrf_label(vrf).to_string(),
+                    vtysh: i.vtysh.display().to_string(),
+                })
+            })
+            .collect();
+        let (phase, unconfirmed) = match &self.stopped {
+            Some(remaining) => (Phase::StoppedUnconfirmed, remaining.clone()),
+            None => (Phase::Running, Vec::new()),
+        };
         Snapshot {
+            phase,
+            retiring,
+            unconfirmed,
             version: crate::state::VERSION,
             pid: std::process::id(),
             written_at: iso(now),
@@ -215,7 +233,7 @@ impl Daemon<'_> {
             .send("STOPPING=1\nSTATUS=withdrawing every prefix");
     }
 
-    /// The state file describes a running daemon: remove it when we stop.
+    /// A clean stop: nothing of ours is left in FRR, so the crash record goes.
     pub(super) fn remove_state_file(&self) {
         if let Some(path) = self.state_path() {
             let _ = std::fs::remove_file(path);
@@ -224,13 +242,8 @@ impl Daemon<'_> {
 
     /// A dry run writes its state beside the real daemon's, never over it.
     fn state_path(&self) -> Option<PathBuf> {
-        let path = self.config.global.state_file.clone()?;
-        if !self.dry_run {
-            return Some(path);
-        }
-        let mut name = path.file_name()?.to_os_string();
-        name.push(".dry-run");
-        Some(path.with_file_name(name))
+        let path = self.config.global.state_file.as_deref()?;
+        crate::state::effective_path(path, self.dry_run)
     }
 }
 
