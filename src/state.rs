@@ -265,6 +265,33 @@ pub fn effective_path(path: &Path, dry_run: bool) -> Option<std::path::PathBuf> 
     Some(path.with_file_name(name))
 }
 
+/// Where the daemon's files go: the real file system, or a fake one in tests (the
+/// simulation keeps exactly what was written before a crash and nothing after).
+pub trait Disk {
+    /// Replace `path` atomically with `contents` (creating its directory when missing).
+    fn write(&mut self, path: &Path, contents: &[u8]) -> io::Result<()>;
+    fn remove(&mut self, path: &Path);
+}
+
+/// The real file system: temp file, fsync, rename.
+#[derive(Debug, Default)]
+pub struct RealDisk;
+
+impl Disk for RealDisk {
+    fn write(&mut self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                fs::create_dir_all(dir)?;
+            }
+        }
+        write_atomic(path, contents)
+    }
+
+    fn remove(&mut self, path: &Path) {
+        let _ = fs::remove_file(path);
+    }
+}
+
 /// Write `contents` to `path` atomically: a temp file in the same directory, fsync,
 /// rename. Readers see the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {

@@ -182,7 +182,7 @@ impl Daemon<'_> {
         {
             let written = serde_json::to_vec_pretty(&snap)
                 .map_err(std::io::Error::other)
-                .and_then(|bytes| write_file(&path, &bytes));
+                .and_then(|bytes| self.disk.write(&path, &bytes));
             match written {
                 Ok(()) => {
                     self.state_failed = false;
@@ -209,7 +209,7 @@ impl Daemon<'_> {
             .filter(|_| !self.dry_run)
         {
             let text = crate::metrics::render(snap);
-            match write_file(&path, text.as_bytes()) {
+            match self.disk.write(&path, text.as_bytes()) {
                 Ok(()) => self.metrics_failed = false,
                 Err(e) if !self.metrics_failed => {
                     self.metrics_failed = true;
@@ -234,9 +234,9 @@ impl Daemon<'_> {
     }
 
     /// A clean stop: nothing of ours is left in FRR, so the crash record goes.
-    pub(super) fn remove_state_file(&self) {
+    pub(super) fn remove_state_file(&mut self) {
         if let Some(path) = self.state_path() {
-            let _ = std::fs::remove_file(path);
+            self.disk.remove(&path);
         }
     }
 
@@ -247,14 +247,6 @@ impl Daemon<'_> {
     }
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-        }
-    }
-    crate::state::write_atomic(path, bytes)
-}
 
 /// `3 services: 2 healthy, 5/6 prefixes announced`
 pub fn status_line(s: &Snapshot) -> String {
