@@ -694,4 +694,6 @@ mod teardown;
 pub use publish::status_line;
 
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;

@@ -180,7 +180,7 @@ impl Daemon<'_> {
             return self.publish_rest(&snap);
         };
         {
-            let written = serde_json::to_vec_pretty(&snap)
+            let written = serde_json::to_vec(&snap)
                 .map_err(std::io::Error::other)
                 .and_then(|bytes| self.disk.write(&path, &bytes));
             match written {
@@ -246,7 +246,6 @@ impl Daemon<'_> {
         crate::state::effective_path(path, self.dry_run)
     }
 }
-
 
 /// `3 services: 2 healthy, 5/6 prefixes announced`
 pub fn status_line(s: &Snapshot) -> String {
