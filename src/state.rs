@@ -371,6 +371,45 @@ mod tests {
     }
 
     #[test]
+    fn the_crash_record_lists_retiring_prefixes_and_an_unconfirmed_stop() {
+        let mut s = snap();
+        s.retiring.push(RecordedPrefix {
+            prefix: "203.0.113.80/32".into(),
+            vrf: "blue".into(),
+            vtysh: "/usr/bin/vtysh".into(),
+        });
+        let listed: Vec<String> = s
+            .prefixes()
+            .iter()
+            .map(|p| format!("{} {:?}", p.canonical(), p.vrf))
+            .collect();
+        assert_eq!(
+            listed,
+            ["203.0.113.53/32 None", "203.0.113.80/32 Some(\"blue\")"]
+        );
+        assert_eq!(s.verdict().0, Verdict::Warning);
+        s.phase = Phase::StoppedUnconfirmed;
+        s.unconfirmed = vec!["/usr/bin/vtysh vrf blue 203.0.113.80/32".into()];
+        let (v, why) = s.verdict();
+        assert_eq!(v, Verdict::Critical);
+        assert!(why[0].contains("anycastd withdraw"), "{why:?}");
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains("\"phase\":\"stopped_unconfirmed\""), "{text}");
+    }
+
+    #[test]
+    fn a_state_file_of_the_previous_version_still_loads() {
+        let mut v = serde_json::to_value(snap()).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        for k in ["phase", "retiring", "unconfirmed"] {
+            obj.remove(k);
+        }
+        let old: Snapshot = serde_json::from_value(v).unwrap();
+        assert_eq!(old.phase, Phase::Running);
+        assert_eq!(old.prefixes().len(), 1);
+    }
+
+    #[test]
     fn atomic_write_round_trips() {
         let dir = std::env::temp_dir().join(format!("anycastd-state-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
