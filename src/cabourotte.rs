@@ -4,8 +4,8 @@
 //! The edge, [`Client`], owns one ureq `Agent` (keep-alive, no proxy, a deadline on every
 //! request) and, per base URL, an [`Endpoint`] that remembers which API layout the server
 //! speaks (2.x `/api/v1/result/<name>` or 1.x `/result/<name>`) and whether it stopped
-//! answering, so that a hung Cabourotte costs one timeout per round of polls, not one per
-//! check.
+//! answering: a hung Cabourotte is left alone for a growing back-off, so that it costs at
+//! most about a tenth of the loop's time and never blinds the checks at other URLs.
 
 use crate::config::Check;
 use serde::Deserialize;
@@ -186,18 +186,25 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
+/// How long a hung Cabourotte is left alone after its `n`th timeout in a row, counted
+/// from the end of the request that timed out: 1, 2, 4 … up to 30 s, and never less than
+/// nine timeouts, so that waiting on it costs at most about a tenth of the loop's time.
+pub fn hung_backoff(n: u32, timeout: Duration) -> Duration {
+    let grown = Duration::from_secs(1u64 << n.saturating_sub(1).min(5)).min(HUNG_BACKOFF_MAX);
+    grown.max(timeout.saturating_mul(9))
+}
+
+pub const HUNG_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
 /// What we know of one Cabourotte (one base URL).
 #[derive(Debug, Default)]
 pub struct Endpoint {
     /// The layout that answered last; `None` until one did.
     pub layout: Option<Layout>,
-    /// When a request last timed out, and no request has succeeded since.
-    pub hung_since: Option<Instant>,
-    /// When a request was last sent.
-    pub last_request: Option<Instant>,
-    /// The shortest interval of the checks using this endpoint: while it is hung, one
-    /// request per this period goes out.
-    pub min_interval: Option<Duration>,
+    /// Requests that timed out in a row (0: it answers).
+    pub timeouts: u32,
+    /// While hung: no request goes out before this instant.
+    pub quiet_until: Option<Instant>,
 }
 
 impl Endpoint {
@@ -212,12 +219,21 @@ impl Endpoint {
         }
     }
 
-    /// While hung, poll no more than once per `min_interval`.
+    /// While hung, checks at this URL are not polled until the back-off has passed.
     pub fn should_skip(&self, now: Instant) -> bool {
-        match (self.hung_since, self.last_request, self.min_interval) {
-            (Some(_), Some(last), Some(min)) => now < last + min,
-            _ => false,
-        }
+        self.quiet_until.is_some_and(|until| now < until)
+    }
+
+    /// A request that ended at `ended` timed out after `timeout`.
+    pub fn timed_out(&mut self, ended: Instant, timeout: Duration) {
+        self.timeouts = self.timeouts.saturating_add(1);
+        self.quiet_until = Some(ended + hung_backoff(self.timeouts, timeout));
+    }
+
+    /// It answered (or refused at once): no longer hung.
+    pub fn answered(&mut self) {
+        self.timeouts = 0;
+        self.quiet_until = None;
     }
 }
 
@@ -249,22 +265,19 @@ impl Client {
             .max_redirects(0)
             .user_agent(concat!("anycastd/", env!("CARGO_PKG_VERSION")))
             .build();
+        let connector = ureq::unversioned::transport::DefaultConnector::new();
         let mut client = Client {
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(config, connector, InlineResolver),
             endpoints: HashMap::new(),
         };
         client.configure_endpoints(checks);
         client
     }
 
+    /// Forget the endpoints no check uses any more; keep what we know of the others.
     fn configure_endpoints(&mut self, checks: &[Check]) {
-        for ep in self.endpoints.values_mut() {
-            ep.min_interval = None;
-        }
-        for c in checks {
-            let ep = self.endpoints.entry(c.url.clone()).or_default();
-            ep.min_interval = Some(ep.min_interval.map_or(c.interval, |m| m.min(c.interval)));
-        }
+        let used: std::collections::HashSet<&str> = checks.iter().map(|c| c.url.as_str()).collect();
+        self.endpoints.retain(|url, _| used.contains(url.as_str()));
     }
 
     fn get(&self, url: &str, timeout: Duration) -> Transport {
@@ -290,6 +303,41 @@ impl Client {
             Ok(body) => Transport::Answer(status, body),
             Err(e) => Transport::Failed(transport_failure(e, timeout)),
         }
+    }
+}
+
+/// Looks up the host on the loop's own thread. ureq's default resolver spawns a thread
+/// per new connection to put a deadline on a DNS lookup; this daemon is one thread. An IP
+/// literal (the usual `127.0.0.1`) needs no lookup at all; a host name is asked of the
+/// system resolver (`/etc/hosts` first, as configured), which may block.
+#[derive(Debug)]
+struct InlineResolver;
+
+impl ureq::unversioned::resolver::Resolver for InlineResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        _: &ureq::config::Config,
+        _: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        use std::net::ToSocketAddrs;
+        let Some(authority) = uri.authority() else {
+            return Err(ureq::Error::HostNotFound);
+        };
+        let port = authority.port_u16().unwrap_or(80);
+        // `[2001:db8::1]` in a URL is the address 2001:db8::1.
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        let mut out = self.empty();
+        for addr in (host, port).to_socket_addrs()?.take(16) {
+            out.push(addr);
+        }
+        if out.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
+        Ok(out)
     }
 }
 
@@ -323,21 +371,21 @@ impl Prober for Client {
         let mut answered = None;
         for layout in layouts {
             let url = result_url(&check.url, layout, &check.name);
-            let started = Instant::now();
             let transport = self.get(&url, check.timeout);
             let ep = self.endpoints.entry(check.url.clone()).or_default();
-            ep.last_request = Some(started);
             match transport {
                 Transport::Failed(f @ Failure::Timeout(_)) => {
-                    ep.hung_since.get_or_insert(started);
+                    // Counted from the end of the request: a hung endpoint is left alone
+                    // for a while whatever the check's interval.
+                    ep.timed_out(Instant::now(), check.timeout);
                     return Err(f);
                 }
                 Transport::Failed(f) => {
-                    ep.hung_since = None;
+                    ep.answered();
                     return Err(f);
                 }
                 Transport::Answer(status, body) => {
-                    ep.hung_since = None;
+                    ep.answered();
                     log::debug!("{url}: HTTP {status}, {} bytes", body.len());
                     match judge(status, &body, check, SystemTime::now()) {
                         Answer::NoRoute => continue,
@@ -490,23 +538,47 @@ mod tests {
     }
 
     #[test]
-    fn a_hung_endpoint_is_polled_once_per_interval() {
+    fn a_hung_endpoint_backs_off_from_the_end_of_the_failed_request() {
         let t0 = Instant::now();
-        let ep = Endpoint {
-            layout: None,
-            hung_since: Some(t0),
-            last_request: Some(t0),
-            min_interval: Some(Duration::from_secs(5)),
+        let s = Duration::from_secs;
+        let mut ep = Endpoint::default();
+        assert!(!ep.should_skip(t0));
+        // A 100 ms timeout: 1, 2, 4 … 30 s.
+        let waits: Vec<Duration> = (1..=7)
+            .map(|_| {
+                ep.timed_out(t0, Duration::from_millis(100));
+                ep.quiet_until.unwrap() - t0
+            })
+            .collect();
+        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
+        assert!(ep.should_skip(t0 + s(29)));
+        assert!(!ep.should_skip(t0 + s(30)));
+        ep.answered();
+        assert!(!ep.should_skip(t0));
+        assert_eq!(ep.timeouts, 0);
+        // A 1 s timeout costs at most a tenth of the time: never less than 9 s of quiet.
+        assert_eq!(hung_backoff(1, s(1)), s(9));
+        assert_eq!(hung_backoff(5, s(1)), s(16));
+        assert_eq!(hung_backoff(9, s(10)), s(90));
+        assert_eq!(hung_backoff(u32::MAX, Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn hosts_resolve_on_this_thread() {
+        use ureq::unversioned::resolver::Resolver;
+        let config = ureq::config::Config::default();
+        let t = ureq::unversioned::transport::NextTimeout::default();
+        let resolve = |url: &str| -> Vec<String> {
+            let uri: ureq::http::Uri = url.parse().unwrap();
+            InlineResolver
+                .resolve(&uri, &config, t)
+                .map(|a| a.iter().map(|x| x.to_string()).collect())
+                .unwrap_or_default()
         };
-        assert!(ep.should_skip(t0 + Duration::from_secs(1)));
-        assert!(!ep.should_skip(t0 + Duration::from_secs(5)));
-        assert!(
-            !Endpoint {
-                hung_since: None,
-                ..ep
-            }
-            .should_skip(t0)
-        );
+        assert_eq!(resolve("http://127.0.0.1:9013/x"), ["127.0.0.1:9013"]);
+        assert_eq!(resolve("http://[::1]:9013"), ["[::1]:9013"]);
+        assert_eq!(resolve("http://127.0.0.1/"), ["127.0.0.1:80"]);
+        assert!(!resolve("http://localhost:9013").is_empty());
     }
 
     #[test]

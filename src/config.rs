@@ -38,6 +38,12 @@ const MAX_RISE_FALL: i64 = 1000;
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
 const MIN_TIMEOUT: Duration = Duration::from_millis(10);
 const MIN_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+/// A poll in flight is not interrupted (not even by SIGTERM), so its deadline bounds how
+/// late everything else, a stop included, can be: a local health endpoint that needs
+/// more than 10 s is broken.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// Likewise for one vtysh call: FRR answers in milliseconds, or is stuck.
+pub const MAX_VTYSH_TIMEOUT: Duration = Duration::from_secs(60);
 /// A configuration file is a few kilobytes; refuse to read a runaway one.
 const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
@@ -362,7 +368,11 @@ impl Ctx<'_> {
                 } else {
                     MIN_INTERVAL
                 };
-                *slot = self.positive_duration(&format!("global.{name}"), v, min)?;
+                let key = format!("global.{name}");
+                *slot = self.positive_duration(&key, v, min)?;
+                if name == "vtysh_timeout" {
+                    self.at_most(&key, v, *slot, MAX_VTYSH_TIMEOUT)?;
+                }
             }
         }
         for name in ["state_file", "metrics_file"] {
@@ -649,6 +659,7 @@ impl Ctx<'_> {
                 if let Some(tv) = t.get("timeout") {
                     let k = format!("{key}.timeout");
                     let d = self.positive_duration(&k, tv, MIN_TIMEOUT)?;
+                    self.at_most(&k, tv, d, MAX_TIMEOUT)?;
                     if d > interval {
                         return Err(self.err(
                             &k,
@@ -789,6 +800,21 @@ impl Ctx<'_> {
             ));
         }
         Ok(d)
+    }
+
+    fn at_most(&self, key: &str, v: &Spanned<DeValue<'_>>, d: Duration, max: Duration) -> Res<()> {
+        if d > max {
+            return Err(self.err(
+                key,
+                v.span(),
+                format!(
+                    "{} is too long: the maximum is {} (nothing else runs while one call waits)",
+                    duration::format(d),
+                    duration::format(max)
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1035,6 +1061,35 @@ prefixes.frrouting = ["203.0.113.1"]
 checks.cabourotte = [{ name = "c", interval = 0.25 }]
 "#);
         assert_eq!(c.services[0].checks[0].timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn deadlines_are_bounded() {
+        let e = bad(r#"
+[services.s]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "c", interval = "2h", timeout = "1h" }]
+"#);
+        assert_eq!(
+            e.key.as_deref(),
+            Some("services.s.checks.cabourotte[0].timeout")
+        );
+        assert!(
+            e.to_string().contains("1h is too long: the maximum is 10s"),
+            "{e}"
+        );
+        let e = bad("[global]\nvtysh_timeout = \"1h\"\n");
+        assert_eq!(e.key.as_deref(), Some("global.vtysh_timeout"));
+        assert!(e.to_string().contains("the maximum is 1m"), "{e}");
+        let c = ok(r#"
+[global]
+vtysh_timeout = 60
+[services.s]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "c", interval = 30, timeout = 10 }]
+"#);
+        assert_eq!(c.services[0].checks[0].timeout, MAX_TIMEOUT);
+        assert_eq!(c.global.vtysh_timeout, MAX_VTYSH_TIMEOUT);
     }
 
     #[test]

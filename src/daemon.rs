@@ -17,7 +17,7 @@ use crate::service::{Health, ServiceState, Transition};
 use crate::signals::Signal;
 use crate::vtysh::{self, Runner};
 use ipnetwork::IpNetwork;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -32,6 +32,24 @@ const REJECTED: &str = "FRR rejected the change";
 const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
+/// Announcements wait up to this (or the shortest interval of the service's checks, if
+/// shorter) for others: checks are polled spread over their interval, so a thousand
+/// services turning healthy together become one vtysh call instead of dozens.
+const ANNOUNCE_BATCH: Duration = Duration::from_secs(1);
+/// Withdrawals go at once, but no sooner than this after the previous health change was
+/// applied: a burst of failures becomes a few vtysh calls, not one per service.
+const APPLY_GAP: Duration = Duration::from_millis(100);
+/// The state file and metrics are rewritten at most this often while only health
+/// changes (and at once before a vtysh call that may announce what the file lacks).
+const PUBLISH_GAP: Duration = Duration::from_millis(250);
+/// At each reconcile the import check asks about every prefix whose answer is unknown or
+/// bad, and about this many of the good ones, in turn.
+const PROBE_ROTATION: usize = 100;
+/// Tasks due within this much of now run in the same wake-up (a few ms early at most).
+const TIMER_SLACK: Duration = Duration::from_millis(4);
+/// The first polls of the checks that share an interval are spread over at most
+/// this much per check (and at most the interval), in configuration order.
+const SPLAY_STEP: Duration = Duration::from_millis(1);
 
 /// Time and signals: the part of the world the loop waits on.
 pub trait System {
@@ -59,7 +77,12 @@ pub enum Exit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Task {
     Poll(usize),
+    /// Read FRR, plan the whole difference, apply it (startup, reconcile, retry, reload).
     Sync(usize),
+    /// Apply the health changes of `dirty` from what the last read showed: one vtysh call.
+    Apply(usize),
+    /// Write the state file and metrics (coalesced).
+    Publish,
 }
 
 /// What caused a sync, for the audit trail.
@@ -117,8 +140,18 @@ struct Instance {
     overlay: Changes,
     /// Announcements FRR refused, with its answer: each is tried alone.
     rejected: BTreeMap<(Vrf, IpNetwork), String>,
-    /// Which of ours FRR had after the last successful sync; None before the first one.
+    /// Which of ours FRR had after the last successful sync, updated by every change
+    /// applied since; None before the first sync.
     seen: Option<BTreeSet<(Vrf, IpNetwork)>>,
+    /// The `router bgp` instances (and their ASNs) the last read showed, without their
+    /// networks: what a health change is applied against without reading again.
+    asns: Option<RunningConfig>,
+    /// Prefixes whose services changed health since they were last planned.
+    dirty: BTreeSet<(Vrf, IpNetwork)>,
+    apply_due: Option<Instant>,
+    last_apply: Option<Instant>,
+    /// The import check's place in its round of the good prefixes.
+    probe_cursor: Option<(Vrf, IpNetwork)>,
     /// Import check: whether each of `seen` has a valid path in bgpd.
     advertised: BTreeMap<(Vrf, IpNetwork), bool>,
     last_sync: Option<SystemTime>,
@@ -134,6 +167,10 @@ pub struct Daemon<'a> {
     config: Config,
     checks: Vec<CheckRt>,
     services: Vec<ServiceState>,
+    /// Per service: the index in `checks` of each of its checks, in order.
+    svc_checks: Vec<Vec<usize>>,
+    /// Per service: (instance, key) of each of its prefixes.
+    svc_prefixes: Vec<Vec<(usize, (Vrf, IpNetwork))>>,
     instances: Vec<Instance>,
     schedule: Schedule<Task>,
     prober: &'a mut dyn Prober,
@@ -151,6 +188,15 @@ pub struct Daemon<'a> {
     metrics_failed: bool,
     /// During teardown: vtysh calls are cut to end by then.
     deadline: Option<Instant>,
+    publish_due: Option<Instant>,
+    last_publish: Option<Instant>,
+    /// Bumped whenever the set of prefixes this daemon may announce grows (start,
+    /// reload); `written_gen` is the value the state file on disk reflects.
+    routing_gen: u64,
+    written_gen: u64,
+    /// Set by a stop that could not confirm every withdrawal: what may remain.
+    stopped: Option<Vec<String>>,
+    disk: Box<dyn crate::state::Disk + 'a>,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -158,30 +204,37 @@ pub struct Daemon<'a> {
 struct Parts {
     checks: Vec<CheckRt>,
     services: Vec<ServiceState>,
+    svc_checks: Vec<Vec<usize>>,
     instances: Vec<Instance>,
 }
 
 fn build(config: &Config) -> Parts {
     let mut checks: Vec<CheckRt> = Vec::new();
     let mut services = Vec::new();
+    let mut svc_checks = Vec::new();
     let mut instances: Vec<Instance> = Vec::new();
+    let mut by_spec: HashMap<&Check, usize> = HashMap::new();
     for (si, svc) in config.services.iter().enumerate() {
         let names: Vec<String> = svc.checks.iter().map(|c| c.name.clone()).collect();
         services.push(ServiceState::new(&svc.name, &names, svc.rise, svc.fall));
+        let mut mine = Vec::with_capacity(svc.checks.len());
         for (pos, c) in svc.checks.iter().enumerate() {
             // One poll feeds every service that lists the same check.
-            match checks.iter_mut().find(|rt| rt.spec == *c) {
-                Some(rt) => rt.users.push((si, pos)),
-                None => checks.push(CheckRt {
+            let idx = *by_spec.entry(c).or_insert_with(|| {
+                checks.push(CheckRt {
                     spec: c.clone(),
-                    users: vec![(si, pos)],
+                    users: Vec::new(),
                     last: None,
                     next_due: None,
                     last_poll: None,
                     poll_seconds: 0.0,
-                }),
-            }
+                });
+                checks.len() - 1
+            });
+            checks[idx].users.push((si, pos));
+            mine.push(idx);
         }
+        svc_checks.push(mine);
         for p in &svc.prefixes {
             let idx = instance_index(&mut instances, &p.vtysh);
             instances[idx]
@@ -194,8 +247,22 @@ fn build(config: &Config) -> Parts {
     Parts {
         checks,
         services,
+        svc_checks,
         instances,
     }
+}
+
+/// Per service, where its prefixes are: (instance index, key).
+fn index_prefixes(services: usize, instances: &[Instance]) -> Vec<Vec<(usize, (Vrf, IpNetwork))>> {
+    let mut out = vec![Vec::new(); services];
+    for (i, inst) in instances.iter().enumerate() {
+        for (key, svcs) in &inst.managed {
+            for &si in svcs {
+                out[si].push((i, key.clone()));
+            }
+        }
+    }
+    out
 }
 
 fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
@@ -214,6 +281,11 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         overlay: Changes::default(),
         rejected: BTreeMap::new(),
         seen: None,
+        asns: None,
+        dirty: BTreeSet::new(),
+        apply_due: None,
+        last_apply: None,
+        probe_cursor: None,
         advertised: BTreeMap::new(),
         last_sync: None,
         attempted: false,
@@ -235,14 +307,18 @@ impl<'a> Daemon<'a> {
         let Parts {
             checks,
             services,
+            svc_checks,
             instances,
         } = build(&config);
         let started = system.wall();
         let n = services.len();
+        let svc_prefixes = index_prefixes(n, &instances);
         Daemon {
             config,
             checks,
             services,
+            svc_checks,
+            svc_prefixes,
             instances,
             schedule: Schedule::default(),
             prober,
@@ -257,6 +333,12 @@ impl<'a> Daemon<'a> {
             state_failed: false,
             metrics_failed: false,
             deadline: None,
+            publish_due: None,
+            last_publish: None,
+            routing_gen: 1,
+            written_gen: 0,
+            stopped: None,
+            disk: Box::new(crate::state::RealDisk),
         }
     }
 
@@ -283,6 +365,14 @@ impl<'a> Daemon<'a> {
         }
         self.instances
             .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
+        self.svc_prefixes = index_prefixes(self.services.len(), &self.instances);
+        self.routing_gen += 1;
+        self
+    }
+
+    /// Where the state and metrics files are written (a fake one in tests).
+    pub fn disk(mut self, disk: Box<dyn crate::state::Disk + 'a>) -> Self {
+        self.disk = disk;
         self
     }
 
@@ -304,13 +394,15 @@ impl<'a> Daemon<'a> {
                 "Starting service \"{}\".", svc.name
             );
         }
-        // Polls first: the startup sync then sees the first decisions and adopts or
-        // withdraws what FRR already has in one go.
-        for c in 0..self.checks.len() {
-            self.schedule.push(now, Task::Poll(c));
+        // Polls first: the startup sync comes after every check's first poll, so it sees
+        // the first decisions and adopts or withdraws what FRR already has in one go.
+        let first = splay(&self.checks, now);
+        let last = first.iter().map(|&(_, at)| at).max().unwrap_or(now);
+        for (c, at) in first {
+            self.schedule.push(at, Task::Poll(c));
         }
         for i in 0..self.instances.len() {
-            self.request_sync(i, now, Trigger::Startup);
+            self.request_sync(i, last, Trigger::Startup);
         }
         loop {
             match self.system.take_signal() {
@@ -319,13 +411,26 @@ impl<'a> Daemon<'a> {
                 None => {}
             }
             let now = self.system.now();
-            if let Some((at, task)) = self.schedule.pop_due(now) {
+            // Whatever is due within the slack runs now, in this wake-up: polls spread 1 ms
+            // apart would otherwise cost a sleep and a wake-up each.
+            if let Some((at, task)) = self.schedule.pop_due(now + TIMER_SLACK) {
                 match task {
                     Task::Poll(c) => self.poll(c, at, now),
                     Task::Sync(i) => {
                         if self.instances[i].sync_due == Some(at) {
                             self.instances[i].sync_due = None;
                             self.sync(i);
+                        }
+                    }
+                    Task::Apply(i) => {
+                        if self.instances[i].apply_due == Some(at) {
+                            self.instances[i].apply_due = None;
+                            self.apply_health(i);
+                        }
+                    }
+                    Task::Publish => {
+                        if self.publish_due == Some(at) {
+                            self.publish_now();
                         }
                     }
                 }
@@ -466,15 +571,54 @@ impl<'a> Daemon<'a> {
             ),
             Health::Undecided => {}
         }
-        for i in 0..self.instances.len() {
-            if self.instances[i]
-                .managed
-                .values()
-                .any(|svcs| svcs.contains(&si))
-            {
-                self.request_sync(i, now, Trigger::Health);
+        // Only this service's prefixes are looked at again.
+        let window = self.config.services[si]
+            .checks
+            .iter()
+            .map(|c| c.interval)
+            .min()
+            .unwrap_or(ANNOUNCE_BATCH)
+            .min(ANNOUNCE_BATCH);
+        let withdraw = t.to == Health::Unhealthy;
+        let mut touched: Vec<usize> = Vec::new();
+        for (i, key) in &self.svc_prefixes[si] {
+            self.instances[*i].dirty.insert(key.clone());
+            if !touched.contains(i) {
+                touched.push(*i);
             }
         }
+        for i in touched {
+            self.request_health(i, now, withdraw, window);
+        }
+    }
+
+    /// A health change for instance `i`: applied from what the last read showed when
+    /// that is trustworthy (no fault, nothing refused), else by a full sync.
+    fn request_health(&mut self, i: usize, now: Instant, withdraw: bool, window: Duration) {
+        let inst = &mut self.instances[i];
+        if inst.seen.is_none() && inst.trigger == Trigger::Startup && inst.sync_due.is_some() {
+            // The startup sync, due once every check was polled, plans this change too.
+            return;
+        }
+        let full_due = inst.sync_due.is_some_and(|d| d <= now);
+        let trusted = inst.fault.is_none()
+            && inst.seen.is_some()
+            && inst.asns.is_some()
+            && inst.rejected.is_empty();
+        if !trusted || full_due {
+            return self.request_sync(i, now, Trigger::Health);
+        }
+        let at = if withdraw {
+            inst.last_apply
+                .map_or(now, |last| now.max(last + APPLY_GAP))
+        } else {
+            now + window
+        };
+        if inst.apply_due.is_some_and(|due| due <= at) {
+            return;
+        }
+        inst.apply_due = Some(at);
+        self.schedule.push(at, Task::Apply(i));
     }
 
     fn intents(&self, i: usize) -> Intents {
@@ -482,15 +626,25 @@ impl<'a> Daemon<'a> {
         let mut intents: Intents = inst
             .managed
             .iter()
-            .map(|(key, svcs)| {
-                let intent = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
-                (key.clone(), intent)
-            })
+            .map(|(key, svcs)| (key.clone(), self.intent_for(svcs)))
             .collect();
         for key in &inst.retiring {
             intents.insert(key.clone(), Intent::Withdraw);
         }
         intents
+    }
+
+    /// What health says of a prefix listed by these services.
+    fn intent_for(&self, svcs: &[usize]) -> Intent {
+        reconcile::intent(svcs.iter().map(|&s| self.services[s].health))
+    }
+
+    /// What health says of one prefix of instance `i` (retiring: withdraw).
+    fn intent_of(&self, i: usize, key: &(Vrf, IpNetwork)) -> Intent {
+        match self.instances[i].managed.get(key) {
+            Some(svcs) => self.intent_for(svcs),
+            None => Intent::Withdraw,
+        }
     }
 
     /// Every prefix this daemon may have announced through instance `i`.
@@ -503,420 +657,6 @@ impl<'a> Daemon<'a> {
             .collect()
     }
 
-    fn run_vtysh(&mut self, i: usize, args: &[String]) -> Result<vtysh::Output, FrrFault> {
-        let mut timeout = self.config.global.vtysh_timeout;
-        if let Some(deadline) = self.deadline {
-            // At least a little: a call that cannot start cannot confirm anything either.
-            let left = deadline.saturating_duration_since(self.system.now());
-            timeout = timeout.min(left.max(Duration::from_millis(100)));
-        }
-        let vtysh = self.instances[i].vtysh.clone();
-        let system = &*self.system;
-        let abort = || system.termination_pending();
-        let started = Instant::now();
-        let result = self.runner.run(&vtysh, args, timeout, &abort);
-        let inst = &mut self.instances[i];
-        inst.calls += 1;
-        inst.call_seconds += started.elapsed().as_secs_f64();
-        if !result.as_ref().is_ok_and(|o| o.success()) {
-            inst.call_failures += 1;
-        }
-        result.map_err(|e| FrrFault {
-            kind: match e {
-                vtysh::Error::Spawn(..) => "vtysh cannot be run",
-                vtysh::Error::Timeout(_) => TIMED_OUT,
-                vtysh::Error::Aborted => ABORTED,
-                vtysh::Error::Io(_) => "temporary file",
-            },
-            detail: e.to_string(),
-        })
-    }
-
-    /// `vtysh -d bgpd -c 'show running-config'`: asking bgpd alone makes "bgpd is down" an
-    /// error instead of a running config with the bgp section silently missing.
-    fn read_running(&mut self, i: usize) -> Result<RunningConfig, FrrFault> {
-        let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let out = self.run_vtysh(i, &args)?;
-        if !out.success() {
-            let all = format!("{}\n{}", out.stdout, out.stderr);
-            let kind = if all.contains("failed to connect") || all.contains("is not running") {
-                "bgpd is not reachable"
-            } else {
-                "reading the running config failed"
-            };
-            return Err(FrrFault {
-                kind,
-                detail: out.summary(),
-            });
-        }
-        let mut running = frr::parse_running_config(&out.stdout).map_err(|detail| FrrFault {
-            kind: "bgpd's running config is not understood",
-            detail,
-        })?;
-        if self.dry_run {
-            let overlay = &self.instances[i].overlay;
-            for (vrf, net) in &overlay.withdraw {
-                if let Some(inst) = running.instances.get_mut(vrf) {
-                    inst.networks.remove(net);
-                }
-            }
-            for (vrf, net) in &overlay.announce {
-                if let Some(inst) = running.instances.get_mut(vrf) {
-                    inst.networks.insert(*net);
-                }
-            }
-        }
-        Ok(running)
-    }
-
-    fn apply(
-        &mut self,
-        i: usize,
-        running: &RunningConfig,
-        changes: &Changes,
-    ) -> Result<(), FrrFault> {
-        let cmds = frr::build_commands(running, changes);
-        if cmds.is_empty() {
-            return Ok(());
-        }
-        let args: Vec<String> = cmds
-            .iter()
-            .flat_map(|c| ["-c".to_string(), c.clone()])
-            .collect();
-        let vtysh = self.instances[i].vtysh.clone();
-        if self.dry_run {
-            log::info!(
-                vtysh = vtysh.display().to_string().as_str(), commands = cmds.join("; ").as_str();
-                "Dry run: not running {} {}", vtysh.display(), vtysh::shell_words(&args)
-            );
-            let overlay = &mut self.instances[i].overlay;
-            for key in &changes.withdraw {
-                overlay.announce.remove(key);
-                overlay.withdraw.insert(key.clone());
-            }
-            for key in &changes.announce {
-                overlay.withdraw.remove(key);
-                overlay.announce.insert(key.clone());
-            }
-            return Ok(());
-        }
-        let out = self.run_vtysh(i, &args)?;
-        if out.success() {
-            return Ok(());
-        }
-        let kind = if out.stdout.contains(frr::NOT_CONFIGURED) {
-            // vtysh stops at the failing `no network`: the rest was not applied. The next
-            // read shows what FRR really has.
-            ALREADY_GONE
-        } else if out.stderr.contains("is not running") || out.stderr.contains("failed to connect")
-        {
-            "bgpd is not reachable"
-        } else {
-            REJECTED
-        };
-        Err(FrrFault {
-            kind,
-            detail: format!(
-                "{} (commands: {})",
-                out.summary(),
-                vtysh::shell_words(&args)
-            ),
-        })
-    }
-
-    fn sync(&mut self, i: usize) {
-        self.sync_once(i);
-        self.instances[i].attempted = true;
-        self.publish();
-    }
-
-    fn sync_once(&mut self, i: usize) {
-        let trigger = std::mem::replace(&mut self.instances[i].trigger, Trigger::Reconcile);
-        let running = match self.read_running(i) {
-            Ok(r) => r,
-            Err(f) => return self.fault(i, f),
-        };
-        let intents = self.intents(i);
-        let plan = reconcile::plan(&intents, &running);
-        self.report_missing(i, &plan.missing_instances, &intents);
-        // A prefix FRR keeps refusing is reported once as refused, not as drift each time.
-        let mut drift = plan.changes.clone();
-        drift
-            .announce
-            .retain(|k| !self.instances[i].rejected.contains_key(k));
-        if !drift.is_empty() && trigger == Trigger::Reconcile {
-            log::warn!(
-                vtysh = self.instances[i].vtysh.display().to_string().as_str(),
-                missing = list(&drift.announce).as_str(),
-                unexpected = list(&drift.withdraw).as_str();
-                "FRR's running config drifted from what health says; repairing it."
-            );
-        }
-        let applied = match self.apply_isolating(i, &running, &plan.changes) {
-            Ok(a) => a,
-            Err(f) => return self.fault(i, f),
-        };
-        if !applied.is_empty() {
-            if !drift.is_empty() && trigger == Trigger::Reconcile {
-                self.instances[i].drift_repairs += 1;
-            }
-            self.audit(i, &applied, trigger);
-        }
-        // Whatever was retiring is now confirmed gone (withdrawn just now, or absent).
-        self.instances[i].retiring.clear();
-        let mut seen: BTreeSet<(Vrf, IpNetwork)> = self.instances[i]
-            .managed
-            .keys()
-            .filter(|(v, n)| running.has(v, n))
-            .cloned()
-            .collect();
-        for key in &applied.withdraw {
-            seen.remove(key);
-        }
-        seen.extend(applied.announce.iter().cloned());
-        self.instances[i].advertised = self.probe_advertised(i, &seen);
-        self.instances[i].seen = Some(seen);
-        self.instances[i].last_sync = Some(self.system.wall());
-        self.recovered(i);
-    }
-
-    /// Apply `changes` in one vtysh process. When FRR rejects an announcement (vtysh stops
-    /// at the first failing command), fall back to the withdrawals alone, then each
-    /// announcement alone, so one prefix FRR refuses never holds the others back.
-    /// Announcements FRR refused before go alone from the start. Returns what was applied.
-    fn apply_isolating(
-        &mut self,
-        i: usize,
-        running: &RunningConfig,
-        changes: &Changes,
-    ) -> Result<Changes, FrrFault> {
-        let mut batch = changes.clone();
-        let mut alone: Vec<(Vrf, IpNetwork)> = Vec::new();
-        batch.announce.retain(|k| {
-            let refused = self.instances[i].rejected.contains_key(k);
-            if refused {
-                alone.push(k.clone());
-            }
-            !refused
-        });
-        let mut applied = Changes::default();
-        if !batch.is_empty() {
-            match self.apply(i, running, &batch) {
-                Ok(()) => applied = batch,
-                Err(f) if f.kind == REJECTED => {
-                    let withdrawals = Changes {
-                        withdraw: batch.withdraw.clone(),
-                        announce: BTreeSet::new(),
-                    };
-                    if !withdrawals.is_empty() {
-                        self.apply(i, running, &withdrawals)?;
-                    }
-                    applied.withdraw = withdrawals.withdraw;
-                    alone.extend(batch.announce.iter().cloned());
-                }
-                Err(f) => return Err(f),
-            }
-        }
-        for key in alone {
-            let one = Changes {
-                announce: BTreeSet::from([key.clone()]),
-                withdraw: BTreeSet::new(),
-            };
-            match self.apply(i, running, &one) {
-                Ok(()) => {
-                    if self.instances[i].rejected.remove(&key).is_some() {
-                        log::info!(
-                            prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0);
-                            "FRR now accepts prefix {} (vrf {}).", canonical(&key.1), vrf_label(&key.0)
-                        );
-                    }
-                    applied.announce.insert(key);
-                }
-                Err(f) if f.kind == REJECTED => {
-                    if !self.instances[i].rejected.contains_key(&key) {
-                        log::error!(
-                            prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0), reason = f.detail.as_str();
-                            "FRR refuses to announce prefix {} (vrf {}); the other prefixes are not held back. Retrying at every reconcile.",
-                            canonical(&key.1), vrf_label(&key.0)
-                        );
-                    }
-                    self.instances[i].rejected.insert(key, f.detail);
-                }
-                Err(f) => return Err(f),
-            }
-        }
-        // A refused prefix that no longer needs announcing is no longer an error.
-        let wanted = &changes.announce;
-        self.instances[i].rejected.retain(|k, _| wanted.contains(k));
-        Ok(applied)
-    }
-
-    /// The import check: which of `present` bgpd really advertises (has a valid path
-    /// for). One vtysh process for all of them; anything unexpected means "unknown".
-    fn probe_advertised(
-        &mut self,
-        i: usize,
-        present: &BTreeSet<(Vrf, IpNetwork)>,
-    ) -> BTreeMap<(Vrf, IpNetwork), bool> {
-        if present.is_empty() || self.dry_run {
-            return BTreeMap::new();
-        }
-        let keys: Vec<&(Vrf, IpNetwork)> = present.iter().collect();
-        let args: Vec<String> = keys
-            .iter()
-            .flat_map(|(vrf, net)| ["-c".to_string(), frr::show_prefix_command(vrf, net)])
-            .collect();
-        let out = match self.run_vtysh(i, &args) {
-            Ok(o) if o.success() => o,
-            Ok(o) => {
-                log::debug!("import check query failed: {}", o.summary());
-                return BTreeMap::new();
-            }
-            Err(f) => {
-                log::debug!("import check query failed: {}", f.detail);
-                return BTreeMap::new();
-            }
-        };
-        let Some(flags) = frr::parse_advertised(&out.stdout, keys.len()) else {
-            log::debug!("import check: unexpected output from vtysh");
-            return BTreeMap::new();
-        };
-        let result: BTreeMap<_, _> = keys.into_iter().cloned().zip(flags).collect();
-        let old = &self.instances[i].advertised;
-        for (key, ok) in &result {
-            if !ok && old.get(key) != Some(&false) {
-                log::warn!(
-                    prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0);
-                    "Prefix {} (vrf {}) is configured in FRR but not advertised: it is not in the routing table, so BGP's import check holds it back. Put the address on lo (or a route for the prefix) on this host.",
-                    canonical(&key.1), vrf_label(&key.0)
-                );
-            }
-        }
-        result
-    }
-
-    fn audit(&self, i: usize, changes: &Changes, trigger: Trigger) {
-        let inst = &self.instances[i];
-        let lines = changes
-            .withdraw
-            .iter()
-            .map(|k| (k, false))
-            .chain(changes.announce.iter().map(|k| (k, true)));
-        for (key, announced) in lines {
-            let Some(svcs) = inst.managed.get(key) else {
-                let prefix = canonical(&key.1);
-                log::info!(
-                    prefix = prefix.as_str(), vrf = vrf_label(&key.0), old = "announced",
-                    new = "withdrawn", trigger = trigger.name(), reason = "removed from the configuration";
-                    "Withdrew prefix {prefix} (vrf {}): no longer in the configuration.", vrf_label(&key.0)
-                );
-                continue;
-            };
-            let names = svcs
-                .iter()
-                .map(|&s| self.services[s].name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let reason = svcs
-                .iter()
-                .map(|&s| &self.services[s])
-                .find(|s| (s.health == Health::Healthy) != announced)
-                .or_else(|| svcs.first().map(|&s| &self.services[s]))
-                .map(|s| s.reason())
-                .unwrap_or_default();
-            let prefix = canonical(&key.1);
-            let (verb, old, new) = if announced {
-                ("Announced", "withdrawn", "announced")
-            } else {
-                ("Withdrew", "announced", "withdrawn")
-            };
-            log::info!(
-                service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
-                old = old, new = new, trigger = trigger.name(), reason = reason.as_str(),
-                dry_run = self.dry_run;
-                "{}{verb} prefix {prefix} (vrf {}) for service \"{names}\".",
-                if self.dry_run { "Dry run: pretended: " } else { "" },
-                vrf_label(&key.0)
-            );
-        }
-    }
-
-    fn report_missing(&mut self, i: usize, missing: &BTreeSet<Vrf>, intents: &Intents) {
-        let inst = &mut self.instances[i];
-        for vrf in missing.difference(&inst.missing_logged) {
-            let waiting: Vec<String> = intents
-                .iter()
-                .filter(|((v, _), it)| v == vrf && **it == Intent::Announce)
-                .map(|((_, n), _)| canonical(n))
-                .collect();
-            log::error!(
-                vtysh = inst.vtysh.display().to_string().as_str(), vrf = vrf_label(vrf),
-                prefixes = waiting.join(", ").as_str();
-                "FRR has no BGP instance for VRF \"{}\": not announcing {} (anycastd never creates one; configure `router bgp <ASN>{}` in FRR). Retrying.",
-                vrf_label(vrf),
-                waiting.join(", "),
-                vrf.as_ref().map(|v| format!(" vrf {v}")).unwrap_or_default()
-            );
-        }
-        for vrf in inst.missing_logged.difference(missing) {
-            log::info!(vrf = vrf_label(vrf); "VRF \"{}\" no longer waits for a BGP instance.", vrf_label(vrf));
-        }
-        inst.missing_logged = missing.clone();
-    }
-
-    /// Retry after a back-off counted from now, after the failed call, not from when the
-    /// sync started: a vtysh that hung until its deadline must not be retried at once.
-    fn fault(&mut self, i: usize, f: FrrFault) {
-        let now = self.system.now();
-        if f.kind == ABORTED {
-            // A termination signal cut the call short: shutdown follows at once.
-            return;
-        }
-        let inst = &mut self.instances[i];
-        inst.failures = inst.failures.saturating_add(1);
-        let benign = f.kind == ALREADY_GONE;
-        let delay = if benign && inst.failures <= 1 {
-            Duration::ZERO
-        } else {
-            let exp = inst.failures.saturating_sub(1).min(16);
-            (BACKOFF_MIN * 2u32.saturating_pow(exp)).min(BACKOFF_MAX)
-        };
-        if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
-            // Someone removed a line between our read and our write: worth a warning,
-            // not an error; the next read shows the truth.
-            let level = if benign {
-                log::Level::Warn
-            } else {
-                log::Level::Error
-            };
-            log::log!(
-                level,
-                vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str(),
-                retry_in = crate::duration::format(delay).as_str();
-                "FRR via {}: {}; retrying, with back-off.", inst.vtysh.display(), f.kind
-            );
-        }
-        inst.fault = Some(f);
-        self.request_sync(i, now + delay, Trigger::Retry);
-    }
-
-    fn recovered(&mut self, i: usize) {
-        let now = self.system.now();
-        let inst = &mut self.instances[i];
-        if let Some(old) = inst.fault.take() {
-            log::info!(
-                vtysh = inst.vtysh.display().to_string().as_str(), was = old.kind;
-                "FRR via {} works again; its state is reconciled.", inst.vtysh.display()
-            );
-        }
-        inst.failures = 0;
-        let next = now + self.config.global.reconcile_interval;
-        self.request_sync(i, next, Trigger::Reconcile);
-    }
-
     /// For tests and status: each service's health.
     pub fn health(&self) -> Vec<(String, Health)> {
         self.services
@@ -926,20 +666,34 @@ impl<'a> Daemon<'a> {
     }
 }
 
-fn list(set: &BTreeSet<(Vrf, IpNetwork)>) -> String {
-    set.iter()
-        .map(|(v, n)| match v {
-            Some(v) => format!("{} (vrf {v})", canonical(n)),
-            None => canonical(n),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// When each check is first polled: the checks that share an interval are spread evenly
+/// over min(interval, 1 ms × their number), in configuration order, so that thousands of
+/// checks do not all come due in the same millisecond of every interval. The first of each
+/// group is polled at once; every check's first poll comes within its interval.
+fn splay(checks: &[CheckRt], now: Instant) -> Vec<(usize, Instant)> {
+    let mut groups: BTreeMap<Duration, Vec<usize>> = BTreeMap::new();
+    for (c, rt) in checks.iter().enumerate() {
+        groups.entry(rt.spec.interval).or_default().push(c);
+    }
+    let mut out = Vec::with_capacity(checks.len());
+    for (interval, members) in groups {
+        let n = u32::try_from(members.len()).unwrap_or(u32::MAX);
+        let span = interval.min(SPLAY_STEP.saturating_mul(n));
+        for (k, c) in (0u32..).zip(members) {
+            out.push((c, now + span.mul_f64(f64::from(k) / f64::from(n))));
+        }
+    }
+    out.sort_by_key(|&(c, at)| (at, c));
+    out
 }
 
 mod publish;
 mod reconfigure;
+mod sync;
 mod teardown;
 pub use publish::status_line;
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

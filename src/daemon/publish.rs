@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::reconcile::Intent;
-use crate::state::{CheckSnap, FrrSnap, PrefixSnap, ServiceSnap, Snapshot};
+use crate::state::{CheckSnap, FrrSnap, Phase, PrefixSnap, RecordedPrefix, ServiceSnap, Snapshot};
 
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH)
@@ -29,7 +29,7 @@ impl Daemon<'_> {
                 .iter()
                 .enumerate()
                 .map(|(pos, c)| {
-                    let rt = self.checks.iter().find(|rt| rt.spec == *c);
+                    let rt = self.svc_checks[si].get(pos).map(|&idx| &self.checks[idx]);
                     let st = &svc.checks[pos].1;
                     CheckSnap {
                         name: c.name.clone(),
@@ -50,13 +50,13 @@ impl Daemon<'_> {
                 .map(|p| {
                     let key = (p.vrf.clone(), p.network);
                     let inst = self.instances.iter().position(|i| i.vtysh == p.vtysh);
-                    let intended = inst
-                        .and_then(|i| self.intents(i).get(&key).copied())
-                        .map_or("keep", |it| match it {
-                            Intent::Announce => "announce",
-                            Intent::Withdraw => "withdraw",
-                            Intent::Keep => "keep",
-                        });
+                    let intended =
+                        inst.map(|i| self.intent_of(i, &key))
+                            .map_or("keep", |it| match it {
+                                Intent::Announce => "announce",
+                                Intent::Withdraw => "withdraw",
+                                Intent::Keep => "keep",
+                            });
                     let inst = inst.map(|i| &self.instances[i]);
                     PrefixSnap {
                         prefix: p.canonical(),
@@ -116,7 +116,25 @@ impl Daemon<'_> {
             .chain([g.reconcile_interval])
             .max()
             .unwrap_or(g.reconcile_interval);
+        let retiring = self
+            .instances
+            .iter()
+            .flat_map(|i| {
+                i.retiring.iter().map(|(vrf, net)| RecordedPrefix {
+                    prefix: canonical(net),
+                    vrf: vrf_label(vrf).to_string(),
+                    vtysh: i.vtysh.display().to_string(),
+                })
+            })
+            .collect();
+        let (phase, unconfirmed) = match &self.stopped {
+            Some(remaining) => (Phase::StoppedUnconfirmed, remaining.clone()),
+            None => (Phase::Running, Vec::new()),
+        };
         Snapshot {
+            phase,
+            retiring,
+            unconfirmed,
             version: crate::state::VERSION,
             pid: std::process::id(),
             written_at: iso(now),
@@ -137,15 +155,39 @@ impl Daemon<'_> {
             && self.instances.iter().all(|i| i.attempted)
     }
 
-    /// Write the state file and metrics, and tell the service manager.
+    /// Something the state file, metrics or service manager show changed: write them
+    /// soon, at most once per `PUBLISH_GAP`, so a burst of changes is one write.
     pub(super) fn publish(&mut self) {
+        if self.publish_due.is_some() {
+            return;
+        }
+        let now = self.system.now();
+        let at = self
+            .last_publish
+            .map_or(now, |last| now.max(last + PUBLISH_GAP));
+        self.publish_due = Some(at);
+        self.schedule.push(at, Task::Publish);
+    }
+
+    /// Write the state file and metrics, and tell the service manager, now.
+    pub(super) fn publish_now(&mut self) {
+        self.publish_due = None;
+        self.last_publish = Some(self.system.now());
+        let generation = self.routing_gen;
         let snap = self.snapshot();
-        if let Some(path) = self.state_path() {
-            let written = serde_json::to_vec_pretty(&snap)
+        let Some(path) = self.state_path() else {
+            self.written_gen = generation;
+            return self.publish_rest(&snap);
+        };
+        {
+            let written = serde_json::to_vec(&snap)
                 .map_err(std::io::Error::other)
-                .and_then(|bytes| write_file(&path, &bytes));
+                .and_then(|bytes| self.disk.write(&path, &bytes));
             match written {
-                Ok(()) => self.state_failed = false,
+                Ok(()) => {
+                    self.state_failed = false;
+                    self.written_gen = generation;
+                }
                 Err(e) if !self.state_failed => {
                     self.state_failed = true;
                     log::warn!(path = path.display().to_string().as_str(); "Cannot write the state file {}: {e}", path.display());
@@ -153,6 +195,11 @@ impl Daemon<'_> {
                 Err(_) => {}
             }
         }
+        self.publish_rest(&snap);
+    }
+
+    /// Metrics and the service manager.
+    fn publish_rest(&mut self, snap: &Snapshot) {
         // A dry run must not overwrite what monitoring reads about the real daemon.
         if let Some(path) = self
             .config
@@ -161,8 +208,8 @@ impl Daemon<'_> {
             .clone()
             .filter(|_| !self.dry_run)
         {
-            let text = crate::metrics::render(&snap);
-            match write_file(&path, text.as_bytes()) {
+            let text = crate::metrics::render(snap);
+            match self.disk.write(&path, text.as_bytes()) {
                 Ok(()) => self.metrics_failed = false,
                 Err(e) if !self.metrics_failed => {
                     self.metrics_failed = true;
@@ -171,7 +218,7 @@ impl Daemon<'_> {
                 Err(_) => {}
             }
         }
-        let status = status_line(&snap);
+        let status = status_line(snap);
         if snap.ready && !self.ready_sent {
             self.ready_sent = true;
             log::info!(status = status.as_str(); "Ready: every service decided and FRR reconciled once.");
@@ -186,32 +233,18 @@ impl Daemon<'_> {
             .send("STOPPING=1\nSTATUS=withdrawing every prefix");
     }
 
-    /// The state file describes a running daemon: remove it when we stop.
-    pub(super) fn remove_state_file(&self) {
+    /// A clean stop: nothing of ours is left in FRR, so the crash record goes.
+    pub(super) fn remove_state_file(&mut self) {
         if let Some(path) = self.state_path() {
-            let _ = std::fs::remove_file(path);
+            self.disk.remove(&path);
         }
     }
 
     /// A dry run writes its state beside the real daemon's, never over it.
     fn state_path(&self) -> Option<PathBuf> {
-        let path = self.config.global.state_file.clone()?;
-        if !self.dry_run {
-            return Some(path);
-        }
-        let mut name = path.file_name()?.to_os_string();
-        name.push(".dry-run");
-        Some(path.with_file_name(name))
+        let path = self.config.global.state_file.as_deref()?;
+        crate::state::effective_path(path, self.dry_run)
     }
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-        }
-    }
-    crate::state::write_atomic(path, bytes)
 }
 
 /// `3 services: 2 healthy, 5/6 prefixes announced`

@@ -23,15 +23,27 @@ impl Daemon<'_> {
         };
         let diff = crate::reload::diff(&self.config, &new);
         let mut parts = build(&new);
+        let old_checks: HashMap<&Check, usize> = self
+            .checks
+            .iter()
+            .enumerate()
+            .map(|(c, rt)| (&rt.spec, c))
+            .collect();
+        let old_services: HashMap<&str, usize> = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(si, s)| (s.name.as_str(), si))
+            .collect();
         // Carry over check results and per-service check states where the check is the same.
         for rt in &mut parts.checks {
-            if let Some(old) = self.checks.iter().find(|o| o.spec == rt.spec) {
-                rt.last = old.last.clone();
-                rt.next_due = old.next_due;
+            if let Some(&old) = old_checks.get(&rt.spec) {
+                rt.last = self.checks[old].last.clone();
+                rt.next_due = self.checks[old].next_due;
             }
         }
         for (si, svc) in parts.services.iter_mut().enumerate() {
-            let Some(old_si) = self.services.iter().position(|o| o.name == svc.name) else {
+            let Some(&old_si) = old_services.get(svc.name.as_str()) else {
                 continue;
             };
             let old_spec = &self.config.services[old_si];
@@ -45,15 +57,13 @@ impl Daemon<'_> {
         // another service, or a new service sharing it): its last result counts as the
         // service's first, so the service is not left undecided until the next poll.
         for (si, svc) in parts.services.iter_mut().enumerate() {
-            for (pos, spec) in new.services[si].checks.iter().enumerate() {
+            for pos in 0..new.services[si].checks.len() {
                 if svc.checks[pos].1.passing.is_some() {
                     continue;
                 }
-                let last = parts
-                    .checks
-                    .iter()
-                    .find(|rt| rt.spec == *spec)
-                    .and_then(|rt| rt.last.as_ref());
+                let last = parts.svc_checks[si]
+                    .get(pos)
+                    .and_then(|&c| parts.checks[c].last.as_ref());
                 if let Some(outcome) = last {
                     let reason = match outcome {
                         Ok(()) => "success".to_string(),
@@ -74,6 +84,8 @@ impl Daemon<'_> {
             inst.overlay = old.overlay.clone();
             inst.rejected = old.rejected.clone();
             inst.seen = old.seen.clone();
+            inst.asns = old.asns.clone();
+            inst.last_apply = old.last_apply;
             inst.advertised = old.advertised.clone();
             inst.last_sync = old.last_sync;
             inst.attempted = old.attempted;
@@ -99,7 +111,9 @@ impl Daemon<'_> {
             "Configuration reloaded: {}.", diff.summary()
         );
         for svc in &parts.services {
-            let old = self.services.iter().find(|o| o.name == svc.name);
+            let old = old_services
+                .get(svc.name.as_str())
+                .map(|&o| &self.services[o]);
             if old.is_none() {
                 log::info!(
                     service_name = svc.name.as_str(), service_healthy = false;
@@ -112,8 +126,10 @@ impl Daemon<'_> {
                 );
             }
         }
+        let new_names: std::collections::HashSet<&str> =
+            parts.services.iter().map(|s| s.name.as_str()).collect();
         for old in &self.services {
-            if !parts.services.iter().any(|s| s.name == old.name) {
+            if !new_names.contains(old.name.as_str()) {
                 log::info!(service = old.name.as_str(); "Service \"{}\" terminated.", old.name);
             }
         }
@@ -121,19 +137,21 @@ impl Daemon<'_> {
         let (since, transitions): (Vec<SystemTime>, Vec<u64>) = parts
             .services
             .iter()
-            .map(
-                |s| match self.services.iter().position(|o| o.name == s.name) {
-                    Some(o) => (self.since[o], self.transitions[o]),
-                    None => (self.system.wall().max(started), 0),
-                },
-            )
+            .map(|s| match old_services.get(s.name.as_str()) {
+                Some(&o) => (self.since[o], self.transitions[o]),
+                None => (self.system.wall().max(started), 0),
+            })
             .unzip();
         self.since = since;
         self.transitions = transitions;
+        self.svc_prefixes = index_prefixes(parts.services.len(), &parts.instances);
         self.config = new;
         self.checks = parts.checks;
         self.services = parts.services;
+        self.svc_checks = parts.svc_checks;
         self.instances = parts.instances;
+        // The state file must list what this configuration adds before FRR announces it.
+        self.routing_gen += 1;
         self.prober.configure(
             &self
                 .config
@@ -143,6 +161,8 @@ impl Daemon<'_> {
                 .collect::<Vec<_>>(),
         );
         self.schedule.clear();
+        self.publish_due = None;
+        self.publish();
         for c in 0..self.checks.len() {
             let due = self.checks[c].next_due.unwrap_or(now);
             self.schedule.push(due, Task::Poll(c));

@@ -151,6 +151,27 @@ impl FrrState {
         if cmds == ["show running-config"] {
             return ok(self.render());
         }
+        if cmds.iter().all(|c| c.starts_with("show bgp")) {
+            // The import check: a valid path for each configured prefix.
+            let answers: Vec<&str> = cmds
+                .iter()
+                .map(|c| {
+                    let w: Vec<&str> = c.split_whitespace().collect();
+                    let vrf = (w[2] == "vrf").then(|| w[3].to_string());
+                    let net: IpNetwork = w[w.len() - 2].parse().unwrap();
+                    let has = self
+                        .instances
+                        .get(&vrf)
+                        .is_some_and(|(_, n)| n.contains(&net));
+                    if has {
+                        r#"{"paths":[{"valid":true}]}"#
+                    } else {
+                        "{}"
+                    }
+                })
+                .collect();
+            return ok(answers.join("\n"));
+        }
         let mut ctx: Option<Vrf> = None;
         for c in cmds {
             let w: Vec<&str> = c.split_whitespace().collect();
@@ -926,5 +947,305 @@ fn reload_moving_a_prefix_to_another_vtysh_path_withdraws_it_from_the_old_one() 
         log.iter().filter(|x| x.0 >= 6).all(|x| x.1),
         "gap after moving the vtysh path: {log:?}"
     );
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+fn many_services(n: usize, interval: &str) -> String {
+    let mut text = String::from("[global]\nreconcile_interval = 5\nshutdown_timeout = 3\n");
+    for k in 0..n {
+        text += &format!(
+            "[services.s{k}]\nprefixes.frrouting = [\"10.{}.{}.0/24\"]\nchecks.cabourotte = [{{ name = \"c{k}\", interval = {interval} }}]\n",
+            k / 256,
+            k % 256
+        );
+    }
+    text
+}
+
+#[test]
+fn a_health_change_costs_one_vtysh_call_and_no_read() {
+    let marks = Rc::new(RefCell::new(Vec::new()));
+    let m2 = Rc::clone(&marks);
+    let r = run(
+        CONFIG,
+        frr_with(&[], Some(&[])),
+        term_at(12),
+        move |name, t, frr| {
+            if name == "dns" && (t == secs(7) || t == secs(9)) {
+                m2.borrow_mut().push(frr.calls.len());
+            }
+            if name == "dns" && t >= secs(7) {
+                Err(Failure::Failed("down".into()))
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let st = r.frr.borrow();
+    let marks = marks.borrow();
+    // Between the failing poll at 7 s and the poll at 9 s: the withdrawal alone.
+    let between = &st.calls[marks[0]..marks[1]];
+    assert_eq!(between.len(), 1, "{between:?}");
+    assert_eq!(between[0][0], "configure terminal");
+    assert!(
+        between[0].contains(&"no network 203.0.113.53/32".to_string()),
+        "{between:?}"
+    );
+    // The next read (the reconcile at 10 s) confirms it and finds nothing to repair.
+    let after = &st.calls[marks[1]..];
+    assert_eq!(after[0], ["show running-config"], "{after:?}");
+    assert!(
+        !after
+            .iter()
+            .any(|c| c.iter().any(|x| x.contains("network 203.0.113.53/32"))),
+        "nothing to repair, nothing left to withdraw: {after:?}"
+    );
+}
+
+#[test]
+fn a_thousand_services_turning_healthy_together_are_one_vtysh_call() {
+    let n = 1000;
+    let r = run(
+        &many_services(n, "1"),
+        frr_with(&[], None),
+        term_at(8),
+        |_, t, _| {
+            if t < secs(3) {
+                Err(Failure::Failed("not yet".into()))
+            } else {
+                Ok(())
+            }
+        },
+    );
+    let st = r.frr.borrow();
+    let announcing: Vec<&Vec<String>> = st
+        .calls
+        .iter()
+        .filter(|c| c.iter().any(|x| x.starts_with("network ")))
+        .collect();
+    assert!(
+        announcing.len() <= 2,
+        "{} vtysh calls announced the burst",
+        announcing.len()
+    );
+    let lines: usize = announcing
+        .iter()
+        .map(|c| c.iter().filter(|x| x.starts_with("network ")).count())
+        .sum();
+    assert_eq!(lines, n);
+    // Every check kept its schedule: about one poll a second each.
+    let polls = r.polls.borrow();
+    assert!(
+        polls.values().all(|&p| (7..=9).contains(&p)),
+        "{:?}",
+        polls.values().min()
+    );
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+#[test]
+fn first_polls_are_spread_over_the_interval_deterministically() {
+    let cfg = config::parse(&many_services(3000, "1"), Path::new("t.toml")).unwrap();
+    let t0 = Instant::now();
+    let parts = build(&cfg);
+    let first = splay(&parts.checks, t0);
+    assert_eq!(first.len(), 3000);
+    assert_eq!(first[0], (0, t0), "the first check is polled at once");
+    assert!(first.iter().all(|&(_, at)| at >= t0 && at < t0 + secs(1)));
+    // Evenly: about a third of them in each third of the interval.
+    let third = first
+        .iter()
+        .filter(|&&(_, at)| at < t0 + Duration::from_millis(333))
+        .count();
+    assert!((950..=1050).contains(&third), "{third}");
+    assert_eq!(first, splay(&parts.checks, t0), "deterministic");
+    // A few checks are not held back: 1 ms apart.
+    let few = config::parse(&many_services(3, "5"), Path::new("t.toml")).unwrap();
+    let first = splay(&build(&few).checks, t0);
+    assert!(
+        first
+            .iter()
+            .all(|&(_, at)| at < t0 + Duration::from_millis(3))
+    );
+}
+
+/// A runner that, before letting vtysh announce anything, reads the state file on disk
+/// and fails the test if the prefix is not listed there (the crash record is written
+/// ahead of every announcement).
+struct WriteAhead {
+    inner: FakeFrr,
+    state: PathBuf,
+    checked: Rc<RefCell<usize>>,
+}
+
+impl Runner for WriteAhead {
+    fn run(
+        &mut self,
+        vtysh: &Path,
+        args: &[String],
+        timeout: Duration,
+        abort: &dyn Fn() -> bool,
+    ) -> Result<Output, VError> {
+        for a in args {
+            if let Some(p) = a.strip_prefix("network ") {
+                let snap = crate::state::read(&self.state).expect("state file readable");
+                let listed = snap.prefixes().iter().any(|x| x.canonical() == p);
+                assert!(listed, "{p} announced before the state file listed it");
+                *self.checked.borrow_mut() += 1;
+            }
+        }
+        self.inner.run(vtysh, args, timeout, abort)
+    }
+}
+
+#[test]
+fn the_state_file_lists_a_prefix_before_frr_may_announce_it() {
+    let dir = std::env::temp_dir().join(format!("anycastd-unit-wal-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.json");
+    let before = "[services.dns]\nprefixes.frrouting = [\"203.0.113.53\"]\nchecks.cabourotte = [{ name = \"dns\", interval = 1 }]\n";
+    let added = "[services.web]\nprefixes.frrouting = [\"203.0.113.80\"]\nchecks.cabourotte = [{ name = \"web\", interval = 1 }]\n";
+    let head = format!(
+        "[global]\nstate_file = \"{}\"\nreconcile_interval = 5\n",
+        state.display()
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, format!("{head}{before}")).unwrap();
+    let frr = Rc::new(RefCell::new(frr_with(&[], None)));
+    let mut system = FakeSystem::new(vec![(secs(3), Signal::Hup), (secs(6), Signal::Term)]);
+    let (p2, text) = (path.clone(), format!("{head}{before}{added}"));
+    let mut prober = FakeProber {
+        t0: system.t0,
+        script: Box::new(move |_, t| {
+            if t >= secs(2) {
+                std::fs::write(&p2, &text).unwrap();
+            }
+            Ok(())
+        }),
+        polls: Rc::new(RefCell::new(HashMap::new())),
+    };
+    let checked = Rc::new(RefCell::new(0));
+    let mut runner = WriteAhead {
+        inner: FakeFrr(Rc::clone(&frr)),
+        state: state.clone(),
+        checked: Rc::clone(&checked),
+    };
+    let cfg = config::load(&path).unwrap();
+    let exit = Daemon::new(cfg, &mut prober, &mut runner, &mut system).run();
+    assert_eq!(exit, Exit::Clean);
+    assert_eq!(*checked.borrow(), 2, "both announcements were checked");
+    assert!(!frr.borrow().has(None, "203.0.113.80/32"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reconcile_asks_bgpd_about_a_bounded_number_of_good_prefixes() {
+    let r = run(
+        &many_services(300, "1"),
+        frr_with(&[], None),
+        term_at(30),
+        |_, _, _| Ok(()),
+    );
+    let st = r.frr.borrow();
+    let probes: Vec<usize> = st
+        .calls
+        .iter()
+        .filter(|c| c[0].starts_with("show bgp"))
+        .map(Vec::len)
+        .collect();
+    // The first asks about all 300 (unknown), the next ones about 100 each, in turn.
+    assert_eq!(probes[0], 300, "{probes:?}");
+    assert!(probes.len() >= 4, "{probes:?}");
+    assert!(probes[1..].iter().all(|&n| n == 100), "{probes:?}");
+    // Three rounds after the first cover every prefix once.
+    let asked: BTreeSet<&String> = st
+        .calls
+        .iter()
+        .filter(|c| c[0].starts_with("show bgp"))
+        .skip(1)
+        .take(3)
+        .flatten()
+        .collect();
+    assert_eq!(asked.len(), 300);
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
+}
+
+/// A logger that keeps what the current thread logs while [`capture_logs`] runs.
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        CAPTURED.with(|c| {
+            if let Some(v) = c.borrow_mut().as_mut() {
+                v.push((record.level(), record.args().to_string()));
+            }
+        });
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<(log::Level, String)>) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = log::set_logger(&Capture);
+        log::set_max_level(log::LevelFilter::Info);
+    });
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let logs = CAPTURED.with(|c| c.borrow_mut().take().unwrap_or_default());
+    (out, logs)
+}
+
+/// vtysh stops at a refused announcement after applying what came before it: the audit
+/// says what FRR really did, and nothing is sent twice or reported as "already gone".
+#[test]
+fn a_partial_batch_is_audited_as_frr_applied_it() {
+    let cfg = r#"
+[global]
+reconcile_interval = 5
+[services.dns]
+prefixes.frrouting = ["203.0.113.53"]
+checks.cabourotte = [{ name = "dns", interval = 1 }]
+[services.web]
+prefixes.frrouting = ["203.0.113.80"]
+checks.cabourotte = [{ name = "web", interval = 1 }]
+[services.ll]
+prefixes.frrouting = ["203.0.113.99"]
+checks.cabourotte = [{ name = "ll", interval = 1 }]
+"#;
+    let mut frr = frr_with(&["203.0.113.53/32"], None);
+    frr.refuse.insert("203.0.113.99/32".parse().unwrap());
+    let (r, logs) = capture_logs(|| {
+        run(cfg, frr, term_at(3), |name, _, _| {
+            if name == "dns" {
+                Err(Failure::Failed("down".into()))
+            } else {
+                Ok(())
+            }
+        })
+    });
+    let said = |needle: &str| logs.iter().any(|(_, m)| m.contains(needle));
+    assert!(said("Withdrew prefix 203.0.113.53/32"), "{logs:#?}");
+    assert!(said("Announced prefix 203.0.113.80/32"), "{logs:#?}");
+    assert!(
+        said("FRR refuses to announce prefix 203.0.113.99/32"),
+        "{logs:#?}"
+    );
+    assert!(!said("already gone"), "{logs:#?}");
+    let st = r.frr.borrow();
+    let withdrawals = st
+        .calls
+        .iter()
+        .filter(|c| c.contains(&"no network 203.0.113.53/32".to_string()))
+        .count();
+    assert_eq!(withdrawals, 1, "{:?}", st.calls);
     assert_eq!(r.exit, Exit::Clean);
 }

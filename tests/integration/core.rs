@@ -323,7 +323,7 @@ fn polling_follows_the_interval() {
 }
 
 #[test]
-fn a_hung_cabourotte_costs_one_timeout_per_round() {
+fn a_hung_cabourotte_is_left_alone_for_a_back_off() {
     let dir = TempDir::new("hung");
     let cab = Cabourotte::start(Api::V2);
     let frr = FakeFrr::new(dir.path(), &[(None, 65536)]);
@@ -348,11 +348,93 @@ fn a_hung_cabourotte_costs_one_timeout_per_round() {
     let before: u32 = (0..4).map(|n| cab.count(&format!("c{n}"))).sum();
     std::thread::sleep(4 * SEC);
     let during: u32 = (0..4).map(|n| cab.count(&format!("c{n}"))).sum::<u32>() - before;
-    // four checks, 1 s interval: 16 requests if each waited for its own timeout
-    assert!(during <= 7, "{during} requests to a hung Cabourotte in 4 s");
+    // Four checks at 1 s: 16 requests if each waited for its own timeout. After one timeout
+    // of 400 ms the URL is left alone for 3.6 s (nine timeouts), measured from its end.
+    assert!(during <= 2, "{during} requests to a hung Cabourotte in 4 s");
     assert!(!frr.has("203.0.113.53/32"));
     assert!(d.wait_log("did not answer the previous request in time", SEC));
     assert_eq!(d.stop("TERM"), 0);
+}
+
+/// A hung Cabourotte never blinds the checks at another URL: they keep their schedule and
+/// a change of theirs is acted on within an interval and a little.
+#[test]
+fn a_hung_cabourotte_does_not_delay_checks_elsewhere() {
+    let dir = TempDir::new("hungother");
+    let hung = Cabourotte::start(Api::V2);
+    let good = Cabourotte::start(Api::V2);
+    let frr = FakeFrr::new(dir.path(), &[(None, 65536)]);
+    hung.set("h", Behavior::Slow(Duration::from_secs(60)));
+    let mut cfg = format!(
+        "[services.hung]\nprefixes.frrouting = [{{ prefix = \"203.0.113.1\", vtysh = \"{}\" }}]\nchecks.cabourotte = [{{ name = \"h\", url = \"{}\", interval = \"1s\" }}]\n",
+        frr.path().display(),
+        hung.url()
+    );
+    for n in 0..5 {
+        good.set(&format!("g{n}"), Behavior::Success);
+        cfg += &format!(
+            "[services.g{n}]\nprefixes.frrouting = [{{ prefix = \"203.0.113.{}\", vtysh = \"{}\" }}]\nchecks.cabourotte = [{{ name = \"g{n}\", url = \"{}\", interval = \"1s\" }}]\n",
+            10 + n,
+            frr.path().display(),
+            good.url()
+        );
+    }
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    assert!(
+        wait_until(10 * SEC, || frr.networks().len() == 5),
+        "{}",
+        d.log()
+    );
+    let before: Vec<u32> = (0..5).map(|n| good.count(&format!("g{n}"))).collect();
+    let hung_before = hung.count("h");
+    std::thread::sleep(6 * SEC);
+    for (n, before) in before.iter().enumerate() {
+        let polls = good.count(&format!("g{n}")) - before;
+        assert!(
+            polls >= 5,
+            "check g{n} polled {polls} times in 6 s beside a hung Cabourotte"
+        );
+    }
+    let hung_polls = hung.count("h") - hung_before;
+    assert!(
+        hung_polls <= 1,
+        "the hung Cabourotte got {hung_polls} requests in 6 s"
+    );
+    good.set("g3", Behavior::Failure("down".into()));
+    assert!(
+        wait_until(4 * SEC, || !frr.has("203.0.113.13/32")),
+        "a failing check beside a hung Cabourotte was not acted on within 4 s"
+    );
+    assert!(!frr.has("203.0.113.1/32"));
+    assert_eq!(d.stop("TERM"), 0);
+}
+
+/// A poll in flight is not interrupted by SIGTERM: a stop ends within shutdown_timeout
+/// plus one poll timeout, the documented bound, even with a Cabourotte that never answers.
+#[test]
+fn a_stop_during_a_hung_poll_ends_within_shutdown_timeout_plus_one_timeout() {
+    let dir = TempDir::new("stophung");
+    let cab = Cabourotte::start(Api::V2);
+    let frr = FakeFrr::new(dir.path(), &[(None, 65536)]);
+    cab.set("h", Behavior::Slow(Duration::from_secs(60)));
+    let cfg = format!(
+        "[global]\nshutdown_timeout = \"1s\"\n[services.s]\nprefixes.frrouting = [{{ prefix = \"203.0.113.1\", vtysh = \"{}\" }}]\nchecks.cabourotte = [{{ name = \"h\", url = \"{}\", interval = \"5s\", timeout = \"3s\" }}]\n",
+        frr.path().display(),
+        cab.url()
+    );
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    // The first poll is in flight: the stand-in has the request and holds the answer.
+    assert!(wait_until(10 * SEC, || cab.count("h") == 1), "{}", d.log());
+    let t = Instant::now();
+    d.signal("TERM");
+    let code = d.wait_exit(20 * SEC);
+    let took = t.elapsed();
+    assert_eq!(code, Some(0), "{}", d.log());
+    // shutdown_timeout (1 s) + timeout (3 s), and a little for the process itself.
+    assert!(
+        took <= Duration::from_millis(4500),
+        "the stop took {took:?}, past shutdown_timeout + timeout"
+    );
 }
 
 #[test]
