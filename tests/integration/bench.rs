@@ -452,11 +452,11 @@ fn machine_busy(ticks: f64) -> f64 {
     (total - idle) / ticks
 }
 
-/// Wait (at most 5 s) for a quiet second on the machine, so that both daemons start from
+/// Wait (at most 3 s) for a quiet second on the machine, so that both daemons start from
 /// the same footing when someone else's work comes and goes; what it saw, in % of one core.
 fn settle(ticks: f64) -> f64 {
     let mut busy = 0.0;
-    for _ in 0..5 {
+    for _ in 0..3 {
         let b0 = machine_busy(ticks);
         std::thread::sleep(SEC);
         busy = 100.0 * (machine_busy(ticks) - b0);
@@ -477,6 +477,8 @@ struct Window {
     polls0: u64,
     conns0: u64,
     threads: Vec<u64>,
+    /// The daemon's CPU and VmHWM at the last sample while it ran (it may exit meanwhile).
+    last: Option<(Instant, f64, Option<u64>)>,
 }
 
 impl Window {
@@ -489,27 +491,44 @@ impl Window {
             polls0: cab.requests(),
             conns0: cab.connections(),
             threads: p.status_field("Threads").into_iter().collect(),
+            last: None,
         }
     }
 
-    /// Sleep `secs`, sampling the thread count 10 times a second; false if it exited.
+    /// Take a sample, if it still runs.
+    fn sample(&mut self, p: &mut Proc) -> bool {
+        let (cpu, hwm, threads) = (p.cpu(), p.status_field("VmHWM"), p.status_field("Threads"));
+        if p.exited().is_some() {
+            return false;
+        }
+        self.threads.extend(threads);
+        self.last = Some((Instant::now(), cpu, hwm));
+        true
+    }
+
+    /// Sleep `secs`, sampling 10 times a second; false if it exited.
     fn run(&mut self, p: &mut Proc, secs: u64) -> bool {
         let end = Instant::now() + Duration::from_secs(secs);
         while Instant::now() < end {
             std::thread::sleep(Duration::from_millis(100));
-            if p.exited().is_some() {
+            if !self.sample(p) {
                 return false;
             }
-            self.threads.extend(p.status_field("Threads"));
         }
         true
     }
 
     /// cpu_pct, cpu_s, standin_cpu_pct, polls, polls_per_s, connections_per_s, wall_s,
     /// vmhwm_mib, threads (median and max of the samples).
-    fn close(&self, p: &Proc, cab: &Cabourotte, ticks: f64, into: &mut Map<String, Value>) {
-        let wall = self.t0.elapsed().as_secs_f64();
-        let cpu = p.cpu() - self.cpu0;
+    fn close(&mut self, p: &mut Proc, cab: &Cabourotte, ticks: f64, into: &mut Map<String, Value>) {
+        // Up to the last sample while it ran: a process that exited has no CPU to read.
+        self.sample(p);
+        let Some((at, cpu1, hwm)) = self.last else {
+            into.insert("window_s".into(), json!(0));
+            return;
+        };
+        let wall = (at - self.t0).as_secs_f64().max(1e-3);
+        let cpu = cpu1 - self.cpu0;
         let polls = cab.requests() - self.polls0;
         let me = cpu_seconds("self", ticks) - self.self0;
         let rest = machine_busy(ticks) - self.machine0 - cpu - me;
@@ -530,7 +549,7 @@ impl Window {
             );
         }
         into.insert("standin_cpu_pct".into(), json!(round(100.0 * me / wall, 1)));
-        if let Some(h) = p.status_field("VmHWM") {
+        if let Some(h) = hwm {
             into.insert("vmhwm_mib".into(), json!(round(h as f64 / 1024.0, 1)));
         }
         into.insert(
@@ -861,8 +880,8 @@ fn standin_capacity(side: Side) -> Value {
 }
 
 /// 100 services, one healthy check each at 1 s, stand-in vtysh. The upstream daemon can
-/// crash while it announces them all at once (a vtysh call over its deadline of 1.5 s ends
-/// it, exit code 70): that is noted, and it gets one more try.
+/// crash on a busy machine (a vtysh call over its deadline of 1.5 s ends it, exit code 70):
+/// that is noted, and it gets one more try.
 fn footprint(ctx: &Ctx, side: Side) -> Value {
     let mut crashes = Vec::new();
     loop {
@@ -874,7 +893,7 @@ fn footprint(ctx: &Ctx, side: Side) -> Value {
                 crashes.push(f);
             }
             _ => {
-                v["startup_crashes"] = json!(crashes);
+                v["earlier_attempts"] = json!(crashes);
                 return v;
             }
         }
@@ -920,7 +939,7 @@ fn footprint_once(ctx: &Ctx, side: Side) -> Value {
     std::thread::sleep(3 * SEC);
     let mut w = Window::open(&p, &cab, ctx.ticks);
     let alive = w.run(&mut p, 20);
-    w.close(&p, &cab, ctx.ticks, &mut r);
+    w.close(&mut p, &cab, ctx.ticks, &mut r);
     p.note_errors(&mut r);
     if !alive {
         no_start(&mut p, "during the measurement", &mut r);
@@ -953,10 +972,10 @@ fn scale(ctx: &Ctx, side: Side, n: usize, window: u64) -> Value {
         dir.path(),
         &config(side, dir.path(), &svcs, &frr.path(), &cab.url()),
     );
-    let since_start = Window::open(&p, &cab, ctx.ticks);
+    let mut since_start = Window::open(&p, &cab, ctx.ticks);
     let Some(first) = first_poll(&mut p, &cab, 60 * SEC) else {
         // What it did meanwhile: the CPU and memory of getting ready.
-        since_start.close(&p, &cab, ctx.ticks, &mut r);
+        since_start.close(&mut p, &cab, ctx.ticks, &mut r);
         r.insert("first_poll_ms".into(), json!(ms(p.spawned.elapsed())));
         r.insert("first_poll_ms_lower_bound".into(), json!(true));
         no_start(&mut p, "within 60 s of its start", &mut r);
@@ -967,7 +986,7 @@ fn scale(ctx: &Ctx, side: Side, n: usize, window: u64) -> Value {
     let mut w = Window::open(&p, &cab, ctx.ticks);
     let alive = w.run(&mut p, window);
     let w1 = Instant::now();
-    w.close(&p, &cab, ctx.ticks, &mut r);
+    w.close(&mut p, &cab, ctx.ticks, &mut r);
     p.note_errors(&mut r);
     if !alive {
         no_start(&mut p, "during the measurement", &mut r);
@@ -1441,6 +1460,30 @@ fn ratio(ours: &Cell, up: &Cell) -> String {
     }
 }
 
+/// A failure note short enough for a cell (results.json has it whole).
+fn short_note(f: &str) -> String {
+    if let Some(i) = f.find("(exit code ") {
+        let code: String = f[i + 11..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        return format!("exit {code}");
+    }
+    if let Some(i) = f.find("(killed by signal ") {
+        let sig: String = f[i + 18..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        return format!("signal {sig}");
+    }
+    if let Some(i) = f.find("sent no request within ") {
+        let rest = &f[i + 23..];
+        let secs: String = rest.chars().take_while(|c| *c != ' ').collect();
+        return format!("no poll in {secs} s");
+    }
+    clip(f, 24).to_string()
+}
+
 struct Table {
     rows: Vec<[String; 4]>,
 }
@@ -1467,7 +1510,7 @@ impl Table {
             let lower = node[side][format!("{key}_lower_bound")].as_bool() == Some(true);
             match Cell::of(v, lower, digits) {
                 Cell::None => match node[side]["failed"].as_str() {
-                    Some(f) => Cell::Text(format!("n/a: {f}")),
+                    Some(f) => Cell::Text(format!("n/a ({})", short_note(f))),
                     None => Cell::None,
                 },
                 c => c,
@@ -1696,18 +1739,36 @@ fn table(results: &Value, sizes: &[usize]) -> String {
 }
 
 fn plot(ctx: &Ctx, results: &Value, sizes: &[usize]) -> Result<Vec<PathBuf>, String> {
-    let mut dat =
-        String::from("# checks ours_cpu_pct ours_p99_lateness_s up_cpu_pct up_p99_lateness_s\n");
+    let mut dat = String::from(
+        "# checks, then per daemon (ours, upstream): CPU %, p99 lateness (s), or a lower bound of it\n",
+    );
     for n in sizes {
         let r = &results["scale"][n.to_string()];
-        let v = |side: &str, key: &str| r[side][key].as_f64().unwrap_or(f64::NAN);
+        let cpu = |side: &str| r[side]["cpu_pct"].as_f64().unwrap_or(f64::NAN);
+        // (exact, lower bound): one of them NaN. No poll at all: it has been late for as
+        // long as it has been waiting for its first.
+        let late = |side: &str| {
+            let x = &r[side];
+            let floor = |v: f64| v.max(0.001);
+            match x["lateness_p99_s"].as_f64() {
+                Some(l) if x["gap_p99_s_lower_bound"].as_bool() == Some(true) => {
+                    (f64::NAN, floor(l))
+                }
+                Some(l) => (floor(l), f64::NAN),
+                None if x["first_poll_ms_lower_bound"].as_bool() == Some(true) => (
+                    f64::NAN,
+                    floor(x["first_poll_ms"].as_f64().unwrap_or(0.0) / 1000.0 - 1.0),
+                ),
+                None => (f64::NAN, f64::NAN),
+            }
+        };
+        let (ol, olb) = late("ours");
+        let (ul, ulb) = late("upstream");
         let _ = writeln!(
             dat,
-            "{n} {} {} {} {}",
-            v("ours", "cpu_pct"),
-            v("ours", "lateness_p99_s").max(0.001),
-            v("upstream", "cpu_pct"),
-            v("upstream", "lateness_p99_s").max(0.001)
+            "{n} {} {ol} {olb} {} {ul} {ulb}",
+            cpu("ours"),
+            cpu("upstream")
         );
     }
     let data = ctx.out.join("scale.dat");
@@ -1932,6 +1993,17 @@ fn side_by_side() {
         println!(
             "bench: SKIPPED upstream: {}",
             clip(e, 400).replace('\n', " ")
+        );
+    }
+    let busy: Vec<f64> = results["machine"]["busy_pct_before_each_step"]
+        .as_object()
+        .map(|m| m.values().filter_map(Value::as_f64).collect())
+        .unwrap_or_default();
+    let busy = median(busy);
+    if busy > 50.0 {
+        println!(
+            "bench: !!! the machine was busy with other work (median {busy:.0}% of one core before the steps, of {}): the figures are noisy",
+            100 * results["machine"]["cores"].as_u64().unwrap_or(0)
         );
     }
     print!("{}", table(&results, &sizes));
