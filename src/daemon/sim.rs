@@ -560,6 +560,8 @@ impl World {
             if cut == Some(n) {
                 self.note(format!("vtysh killed after {n} of {} commands", cmds.len()));
                 self.now += timeout;
+                // A fault of FRR's like any other: the bound counts from its end.
+                self.frr_ok_since = self.now;
                 return Err(VError::Timeout(timeout));
             }
             let w: Vec<&str> = c.split_whitespace().collect();
