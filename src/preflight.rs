@@ -239,53 +239,8 @@ fn route_command(vrf: &Vrf, net: &ipnetwork::IpNetwork) -> String {
 
 /// Ask every FRR instance of `config` and print the findings; exit 0 without errors.
 pub fn run(config: &Config, runner: &mut dyn Runner) -> u8 {
-    let timeout = config.global.vtysh_timeout.max(Duration::from_secs(1));
-    let mut by_vtysh: BTreeMap<PathBuf, Vec<&Prefix>> = BTreeMap::new();
-    for s in &config.services {
-        for p in &s.prefixes {
-            let list = by_vtysh.entry(p.vtysh.clone()).or_default();
-            if !list.contains(&p) {
-                list.push(p);
-            }
-        }
-    }
     let mut worst = Level::Ok;
-    for (vtysh, prefixes) in &by_vtysh {
-        let mut answers = Answers::default();
-        let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
-            .map(String::from)
-            .into();
-        answers.running = match runner.run(vtysh, &args, timeout, &|| false) {
-            Ok(o) if o.success() => Ok(o.stdout),
-            Ok(o) => Err(o.summary()),
-            Err(e) => Err(e.to_string()),
-        };
-        // One vtysh per VRF: an unknown VRF answers with text that would spoil the others.
-        let vrfs: BTreeSet<&Vrf> = prefixes.iter().map(|p| &p.vrf).collect();
-        for vrf in vrfs {
-            let group: Vec<&&Prefix> = prefixes.iter().filter(|p| &p.vrf == vrf).collect();
-            let args: Vec<String> = group
-                .iter()
-                .flat_map(|p| ["-c".to_string(), route_command(&p.vrf, &p.network)])
-                .collect();
-            let Ok(out) = runner.run(vtysh, &args, timeout, &|| false) else {
-                continue;
-            };
-            let values: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out.stdout)
-                .into_iter::<serde_json::Value>()
-                .take_while(Result::is_ok)
-                .flatten()
-                .collect();
-            if values.len() != group.len() {
-                continue;
-            }
-            for (p, v) in group.iter().zip(values) {
-                answers
-                    .in_rib
-                    .insert((p.vrf.clone(), p.network), v.get(p.canonical()).is_some());
-            }
-        }
-        let findings = judge(&vtysh.display().to_string(), prefixes, &answers);
+    for (vtysh, findings) in ask(config, runner) {
         println!("FRR via {}:", vtysh.display());
         for finding in &findings {
             println!("{finding}");
@@ -306,6 +261,60 @@ pub fn run(config: &Config, runner: &mut dyn Runner) -> u8 {
             0
         }
     }
+}
+
+/// The findings for each FRR instance (each vtysh program) of `config`.
+fn ask(config: &Config, runner: &mut dyn Runner) -> Vec<(PathBuf, Vec<Finding>)> {
+    let timeout = config.global.vtysh_timeout.max(Duration::from_secs(1));
+    let mut by_vtysh: BTreeMap<PathBuf, Vec<&Prefix>> = BTreeMap::new();
+    for s in &config.services {
+        for p in &s.prefixes {
+            let list = by_vtysh.entry(p.vtysh.clone()).or_default();
+            if !list.contains(&p) {
+                list.push(p);
+            }
+        }
+    }
+    let mut report = Vec::new();
+    for (vtysh, prefixes) in by_vtysh {
+        let mut answers = Answers::default();
+        let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
+            .map(String::from)
+            .into();
+        answers.running = match runner.run(&vtysh, &args, timeout, &|| false) {
+            Ok(o) if o.success() => Ok(o.stdout),
+            Ok(o) => Err(o.summary()),
+            Err(e) => Err(e.to_string()),
+        };
+        // One vtysh per VRF: an unknown VRF answers with text that would spoil the others.
+        let vrfs: BTreeSet<&Vrf> = prefixes.iter().map(|p| &p.vrf).collect();
+        for vrf in vrfs {
+            let group: Vec<&&Prefix> = prefixes.iter().filter(|p| &p.vrf == vrf).collect();
+            let args: Vec<String> = group
+                .iter()
+                .flat_map(|p| ["-c".to_string(), route_command(&p.vrf, &p.network)])
+                .collect();
+            let Ok(out) = runner.run(&vtysh, &args, timeout, &|| false) else {
+                continue;
+            };
+            let values: Vec<serde_json::Value> = serde_json::Deserializer::from_str(&out.stdout)
+                .into_iter::<serde_json::Value>()
+                .take_while(Result::is_ok)
+                .flatten()
+                .collect();
+            if values.len() != group.len() {
+                continue;
+            }
+            for (p, v) in group.iter().zip(values) {
+                answers
+                    .in_rib
+                    .insert((p.vrf.clone(), p.network), v.get(p.canonical()).is_some());
+            }
+        }
+        let findings = judge(&vtysh.display().to_string(), &prefixes, &answers);
+        report.push((vtysh, findings));
+    }
+    report
 }
 
 #[cfg(test)]
@@ -398,5 +407,54 @@ mod tests {
         let f = judge("v", &prefixes, &a);
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].level, Level::Error);
+    }
+
+    /// A stand-in vtysh: `running` answers `show running-config`, anything else gets
+    /// `other`.
+    fn script(tag: &str, running: &str, other: &str) -> (PathBuf, PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir =
+            std::env::temp_dir().join(format!("anycastd-preflight-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("running"), running).unwrap();
+        std::fs::write(dir.join("other"), other).unwrap();
+        let vtysh = dir.join("vtysh");
+        let body = "#!/bin/sh\nd=$(dirname \"$0\")\ncase \"$*\" in *'show running-config'*) exec cat \"$d/running\" ;; *) exec cat \"$d/other\" ;; esac\n";
+        std::fs::write(&vtysh, body).unwrap();
+        std::fs::set_permissions(&vtysh, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (dir, vtysh)
+    }
+
+    fn config_for(vtysh: &Path) -> Config {
+        let text = format!(
+            "[services.dns]\nprefixes.frrouting = [{{ prefix = \"203.0.113.53\", vtysh = \"{}\" }}]\nchecks.cabourotte = [\"dns\"]\n",
+            vtysh.display()
+        );
+        crate::config::parse(&text, Path::new("t.toml")).unwrap()
+    }
+
+    #[test]
+    fn a_cut_off_running_config_is_an_error_not_a_shorter_config() {
+        // 500 iBGP neighbours (about 20 KiB) before the eBGP one: past the 8 KiB cap.
+        let mut running = String::from("router bgp 65536\n");
+        for i in 0..500 {
+            running += &format!(
+                " neighbor 10.0.{}.{} remote-as internal\n",
+                i / 256,
+                i % 256
+            );
+        }
+        running += " neighbor 198.51.100.2 remote-as 64496\n !\n address-family ipv4 unicast\n  neighbor 198.51.100.2 activate\n exit-address-family\nexit\n";
+        let (dir, vtysh) = script("cut", &running, "{\"203.0.113.53/32\":[{}]}\n");
+        let report = ask(&config_for(&vtysh), &mut crate::vtysh::Capped(8 * 1024));
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = &report[0].1;
+        assert!(
+            f.iter()
+                .any(|x| x.level == Level::Error && x.text.contains("cut off at 8 KiB")),
+            "{f:#?}"
+        );
+        assert!(!f.iter().any(|x| x.text.contains("bgpd answers")), "{f:#?}");
     }
 }

@@ -63,6 +63,9 @@ pub enum Error {
     Aborted,
     /// Our own temporary files could not be made or read.
     Io(String),
+    /// It wrote more than the cap (in bytes) on stdout or stderr: what we could read is
+    /// a cut-off answer, and a cut-off running config would read as fewer prefixes.
+    Truncated(u64),
 }
 
 impl fmt::Display for Error {
@@ -76,13 +79,30 @@ impl fmt::Display for Error {
             ),
             Error::Aborted => write!(f, "aborted by a termination signal"),
             Error::Io(e) => write!(f, "temporary file for vtysh output: {e}"),
+            Error::Truncated(cap) => write!(
+                f,
+                "vtysh's answer was cut off at {}: not used, as a partial answer would read as less configuration than there is",
+                size(*cap)
+            ),
         }
+    }
+}
+
+/// `64 MiB`, `8 KiB`, `100 bytes`.
+fn size(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    const MIB: u64 = 1024 * KIB;
+    match bytes {
+        b if b >= MIB && b % MIB == 0 => format!("{} MiB", b / MIB),
+        b if b >= KIB && b % KIB == 0 => format!("{} KiB", b / KIB),
+        b => format!("{b} bytes"),
     }
 }
 
 /// The edge the daemon talks to FRR through.
 pub trait Runner {
     /// Run `program` with `args`; give up at `timeout`, or as soon as `abort()` is true.
+    /// An answer is only ever returned whole: more output than the cap is an error.
     fn run(
         &mut self,
         program: &Path,
@@ -113,11 +133,16 @@ fn scratch_file() -> io::Result<File> {
     Ok(file)
 }
 
-fn read_back(mut f: File) -> io::Result<String> {
+/// The whole of what the child wrote, or `None` when that is more than `max_output`.
+fn read_back(mut f: File, max_output: u64) -> io::Result<Option<String>> {
     f.seek(SeekFrom::Start(0))?;
     let mut buf = Vec::new();
-    f.take(MAX_OUTPUT).read_to_end(&mut buf)?;
-    Ok(String::from_utf8_lossy(&buf).into_owned())
+    // One byte more than the cap tells a cut-off answer from one exactly at the cap.
+    f.take(max_output.saturating_add(1)).read_to_end(&mut buf)?;
+    if buf.len() as u64 > max_output {
+        return Ok(None);
+    }
+    Ok(Some(String::from_utf8_lossy(&buf).into_owned()))
 }
 
 impl Runner for Process {
@@ -128,59 +153,99 @@ impl Runner for Process {
         timeout: Duration,
         abort: &dyn Fn() -> bool,
     ) -> Result<Output, Error> {
-        let io = |e: io::Error| Error::Io(e.to_string());
-        let out = scratch_file().map_err(io)?;
-        let err = scratch_file().map_err(io)?;
-        let started = Instant::now();
-        log::debug!("running {} {}", program.display(), shell_words(args));
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out.try_clone().map_err(io)?))
-            .stderr(Stdio::from(err.try_clone().map_err(io)?))
-            // vtysh reads VTYSH_PAGER: never let it start a pager.
-            .env("VTYSH_PAGER", "cat")
-            // Its own process group, so that a wrapper script and the vtysh it started
-            // are killed together at the deadline.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| Error::Spawn(program.to_path_buf(), e.to_string()))?;
-        let deadline = started + timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(e) => {
-                    kill_group(&mut child);
-                    return Err(io(e));
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline || abort() {
-                kill_group(&mut child);
-                return Err(if now >= deadline {
-                    Error::Timeout(timeout)
-                } else {
-                    Error::Aborted
-                });
-            }
-            // vtysh takes ~35 ms; polling every 2 ms costs nothing and adds little latency.
-            std::thread::sleep(Duration::from_millis(2).min(deadline - now));
-        };
-        let output = Output {
-            code: status.code(),
-            stdout: read_back(out).map_err(io)?,
-            stderr: read_back(err).map_err(io)?,
-            elapsed: started.elapsed(),
-        };
-        log::debug!(
-            "{} finished in {} ms: {}",
-            program.display(),
-            output.elapsed.as_millis(),
-            output.summary()
-        );
-        Ok(output)
+        run_process(program, args, timeout, abort, MAX_OUTPUT)
     }
+}
+
+/// The real runner with a smaller output cap, so that tests reach the cap without
+/// producing 64 MiB.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct Capped(pub u64);
+
+#[cfg(test)]
+impl Runner for Capped {
+    fn run(
+        &mut self,
+        program: &Path,
+        args: &[String],
+        timeout: Duration,
+        abort: &dyn Fn() -> bool,
+    ) -> Result<Output, Error> {
+        run_process(program, args, timeout, abort, self.0)
+    }
+}
+
+fn run_process(
+    program: &Path,
+    args: &[String],
+    timeout: Duration,
+    abort: &dyn Fn() -> bool,
+    max_output: u64,
+) -> Result<Output, Error> {
+    let io = |e: io::Error| Error::Io(e.to_string());
+    let out = scratch_file().map_err(io)?;
+    let err = scratch_file().map_err(io)?;
+    let started = Instant::now();
+    log::debug!("running {} {}", program.display(), shell_words(args));
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().map_err(io)?))
+        .stderr(Stdio::from(err.try_clone().map_err(io)?))
+        // vtysh reads VTYSH_PAGER: never let it start a pager.
+        .env("VTYSH_PAGER", "cat")
+        // Its own process group, so that a wrapper script and the vtysh it started
+        // are killed together at the deadline.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::Spawn(program.to_path_buf(), e.to_string()))?;
+    let deadline = started + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => {
+                kill_group(&mut child);
+                return Err(io(e));
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline || abort() {
+            kill_group(&mut child);
+            return Err(if now >= deadline {
+                Error::Timeout(timeout)
+            } else {
+                Error::Aborted
+            });
+        }
+        // vtysh takes ~35 ms; polling every 2 ms costs nothing and adds little latency.
+        std::thread::sleep(Duration::from_millis(2).min(deadline - now));
+    };
+    let (Some(stdout), Some(stderr)) = (
+        read_back(out, max_output).map_err(io)?,
+        read_back(err, max_output).map_err(io)?,
+    ) else {
+        log::debug!(
+            "{} wrote more than {}: its answer is cut off",
+            program.display(),
+            size(max_output)
+        );
+        return Err(Error::Truncated(max_output));
+    };
+    let output = Output {
+        code: status.code(),
+        stdout,
+        stderr,
+        elapsed: started.elapsed(),
+    };
+    log::debug!(
+        "{} finished in {} ms: {}",
+        program.display(),
+        output.elapsed.as_millis(),
+        output.summary()
+    );
+    Ok(output)
 }
 
 /// Kill the child's whole process group (std has no killpg; the shell's `kill` builtin
@@ -257,6 +322,34 @@ mod tests {
             .run(&p, &[], Duration::from_secs(10), &|| false)
             .unwrap();
         assert_eq!(o.stdout.len(), 1_000_000);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_answer_over_the_cap_is_an_error_not_a_shorter_answer() {
+        let (dir, p) =
+            script("head -c 4096 /dev/zero | tr '\\0' x; if [ \"$1\" = more ]; then echo y; fi");
+        // Exactly at the cap: the whole answer.
+        let o = Capped(4096)
+            .run(&p, &[], Duration::from_secs(10), &|| false)
+            .unwrap();
+        assert_eq!(o.stdout.len(), 4096);
+        // One byte more: cut off, which must never read as a complete (shorter) answer.
+        let r = Capped(4096).run(&p, &["more".into()], Duration::from_secs(10), &|| false);
+        assert!(
+            matches!(r, Err(Error::Truncated(4096))),
+            "a cut-off answer was returned: {:?}",
+            r.map(|o| o.stdout.len())
+        );
+        assert_eq!(
+            Error::Truncated(MAX_OUTPUT).to_string(),
+            "vtysh's answer was cut off at 64 MiB: not used, as a partial answer would read as less configuration than there is"
+        );
+        // stderr too: the summary of a cut-off stderr is no better.
+        let (dir2, p2) = script("head -c 5000 /dev/zero | tr '\\0' x >&2");
+        let r = Capped(4096).run(&p2, &[], Duration::from_secs(10), &|| false);
+        assert_eq!(r, Err(Error::Truncated(4096)));
+        std::fs::remove_dir_all(dir2).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
     }
 
