@@ -4,7 +4,8 @@
 //! ASN), each prefix is in the routing table (else the import check holds it back), and
 //! no eBGP neighbor will be sent nothing because of `bgp ebgp-requires-policy`.
 //!
-//! The judging is pure ([`judge`]); [`run`] only collects vtysh output.
+//! The judging is pure ([`judge`]) and reads the running config with the daemon's own
+//! parser ([`frr::parse_running_config`]); [`run`] only collects vtysh output.
 
 use crate::config::{Config, Prefix, canonical};
 use crate::frr::{self, Vrf, vrf_label};
@@ -75,74 +76,6 @@ pub struct Answers {
     pub in_rib: BTreeMap<(Vrf, ipnetwork::IpNetwork), bool>,
 }
 
-/// BGP settings that decide whether anything is sent, from the running config.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-struct BgpPolicy {
-    asn: String,
-    requires_policy: bool,
-    import_check: bool,
-    /// neighbor → remote-as as written
-    neighbors: BTreeMap<String, String>,
-    /// (afi, neighbor) pairs with an outbound route-map
-    out_maps: BTreeSet<(String, String)>,
-    /// (afi, neighbor) pairs activated
-    active: BTreeSet<(String, String)>,
-}
-
-fn policies(text: &str) -> BTreeMap<Vrf, BgpPolicy> {
-    let mut out: BTreeMap<Vrf, BgpPolicy> = BTreeMap::new();
-    let mut cur: Option<Vrf> = None;
-    let mut afi: Option<String> = None;
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        if !line.starts_with(' ') {
-            afi = None;
-            cur = match words.as_slice() {
-                ["router", "bgp", asn] => Some((None, asn)),
-                ["router", "bgp", asn, "vrf", v] => Some((Some(v.to_string()), asn)),
-                _ => None,
-            }
-            .map(|(vrf, asn)| {
-                out.insert(
-                    vrf.clone(),
-                    BgpPolicy {
-                        asn: asn.to_string(),
-                        requires_policy: true,
-                        import_check: true,
-                        ..Default::default()
-                    },
-                );
-                vrf
-            });
-            continue;
-        }
-        let Some(p) = cur.as_ref().and_then(|v| out.get_mut(v)) else {
-            continue;
-        };
-        match words.as_slice() {
-            ["no", "bgp", "ebgp-requires-policy"] => p.requires_policy = false,
-            ["no", "bgp", "network", "import-check"] => p.import_check = false,
-            ["address-family", a, "unicast"] => afi = Some(a.to_string()),
-            ["exit-address-family"] => afi = None,
-            ["neighbor", n, "remote-as", asn] => {
-                p.neighbors.insert(n.to_string(), asn.to_string());
-            }
-            ["neighbor", n, "route-map", _, "out"] => {
-                if let Some(a) = &afi {
-                    p.out_maps.insert((a.clone(), n.to_string()));
-                }
-            }
-            ["neighbor", n, "activate"] => {
-                if let Some(a) = &afi {
-                    p.active.insert((a.clone(), n.to_string()));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// Judge one FRR instance for the prefixes that go through it.
 pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Finding> {
     let mut f = Vec::new();
@@ -163,7 +96,6 @@ pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Findin
         }
     };
     f.push(ok(format!("{vtysh} runs and bgpd answers")));
-    let pol = policies(text);
     let vrfs: BTreeSet<&Vrf> = prefixes.iter().map(|p| &p.vrf).collect();
     for vrf in vrfs {
         let users: Vec<String> = prefixes
@@ -180,13 +112,13 @@ pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Findin
             ))),
             Some(inst) => {
                 f.push(ok(format!("BGP instance for VRF {:?}: AS {}", vrf_label(vrf), inst.asn)));
-                let Some(p) = pol.get(vrf) else { continue };
-                if p.requires_policy {
-                    for (n, remote) in &p.neighbors {
-                        let ebgp = remote == "external" || (remote != "internal" && *remote != p.asn);
+                if inst.ebgp_requires_policy {
+                    for (n, nb) in &inst.neighbors {
+                        let Some(remote) = &nb.remote_as else { continue };
+                        let ebgp = frr::is_ebgp(&inst.asn, remote);
                         for afi in ["ipv4", "ipv6"] {
-                            let key = (afi.to_string(), n.clone());
-                            if ebgp && p.active.contains(&key) && !p.out_maps.contains(&key) {
+                            let active = nb.activate.get(afi) == Some(&true);
+                            if ebgp && active && !nb.route_map_out.contains(afi) {
                                 f.push(warn(format!(
                                     "VRF {:?}: eBGP neighbor {n} (remote-as {remote}) has no outbound route-map for {afi} unicast and `bgp ebgp-requires-policy` is on: FRR sends it nothing. Add `neighbor {n} route-map <MAP> out` or `no bgp ebgp-requires-policy`",
                                     vrf_label(vrf)
@@ -201,11 +133,10 @@ pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Findin
     for p in prefixes {
         let key = (p.vrf.clone(), p.network);
         let label = format!("{} (VRF {:?})", p.canonical(), vrf_label(&p.vrf));
-        let import_check = pol.get(&p.vrf).is_none_or(|x| x.import_check);
-        if !running.instances.contains_key(&p.vrf) {
+        let Some(inst) = running.instances.get(&p.vrf) else {
             continue;
-        }
-        if !import_check {
+        };
+        if !inst.import_check {
             f.push(ok(format!("{label}: `no bgp network import-check` is set; announced whatever the routing table says")));
             continue;
         }
@@ -394,6 +325,36 @@ mod tests {
         };
         let f = judge("v", &prefixes, &a);
         assert!(f.iter().all(|x| x.level == Level::Ok), "{f:#?}");
+    }
+
+    #[test]
+    fn as_notation_is_read_like_any_running_config() {
+        // FRR 9.1 and later print the notation on the router line; AS 1.10 is 65546.
+        let c = cfg();
+        let prefixes: Vec<&Prefix> = c.services[0].prefixes.iter().take(1).collect();
+        let text = "router bgp 1.10 as-notation dot\n no bgp network import-check\n neighbor 198.51.100.2 remote-as 0.64496\n neighbor 10.0.0.1 remote-as 65546\n !\n address-family ipv4 unicast\n  network 203.0.113.53/32\n  neighbor 198.51.100.2 activate\n  neighbor 10.0.0.1 activate\n exit-address-family\nexit\n";
+        let a = Answers {
+            running: Ok(text.to_string()),
+            ..Default::default()
+        };
+        let f = judge("v", &prefixes, &a);
+        let has = |lvl: Level, s: &str| f.iter().any(|x| x.level == lvl && x.text.contains(s));
+        assert!(has(Level::Ok, "AS 1.10"), "{f:#?}");
+        assert!(
+            has(
+                Level::Warning,
+                "eBGP neighbor 198.51.100.2 (remote-as 0.64496)"
+            ),
+            "{f:#?}"
+        );
+        assert!(
+            !has(Level::Warning, "10.0.0.1"),
+            "65546 is AS 1.10 written plain: iBGP. {f:#?}"
+        );
+        assert!(
+            has(Level::Ok, "`no bgp network import-check` is set"),
+            "{f:#?}"
+        );
     }
 
     #[test]
