@@ -32,26 +32,82 @@ pub struct BgpInstance {
     /// `bgp network import-check`: a `network` is advertised only while the routing
     /// table has it. On unless ` no bgp network import-check`.
     pub import_check: bool,
-    /// Neighbors by name (address or interface), as configured.
+    /// `bgp default ipv4-unicast` (on unless ` no bgp default ipv4-unicast`) and `bgp
+    /// default ipv6-unicast` (off unless printed): whether a neighbor is active in that
+    /// address family without an `activate` line (FRR then prints none).
+    pub default_ipv4_unicast: bool,
+    pub default_ipv6_unicast: bool,
+    /// Neighbors and peer groups by name (address, interface or group), as configured.
     pub neighbors: BTreeMap<String, Neighbor>,
 }
 
 impl Default for BgpInstance {
-    /// FRR's defaults for an instance whose running config says nothing else.
+    /// FRR's defaults (profile `traditional`) for an instance whose running config says
+    /// nothing else.
     fn default() -> Self {
         BgpInstance {
             asn: String::new(),
             networks: BTreeSet::new(),
             ebgp_requires_policy: true,
             import_check: true,
+            default_ipv4_unicast: true,
+            default_ipv6_unicast: false,
             neighbors: BTreeMap::new(),
         }
     }
 }
 
-/// One `neighbor` of a BGP instance.
+impl BgpInstance {
+    /// FRR's defaults under `frr defaults PROFILE`: the `datacenter` profile turns
+    /// `ebgp-requires-policy` off.
+    fn for_profile(profile: &str) -> BgpInstance {
+        BgpInstance {
+            ebgp_requires_policy: profile != "datacenter",
+            ..BgpInstance::default()
+        }
+    }
+
+    /// The peer group neighbor `name` belongs to, if it is one of ours.
+    fn group(&self, name: &str) -> Option<&Neighbor> {
+        let group = self.neighbors.get(name)?.peer_group.as_deref()?;
+        self.neighbors.get(group)
+    }
+
+    /// `remote-as` of neighbor `name`: its own, else its peer group's.
+    pub fn remote_as(&self, name: &str) -> Option<&str> {
+        let own = self.neighbors.get(name)?.remote_as.as_deref();
+        own.or_else(|| self.group(name)?.remote_as.as_deref())
+    }
+
+    /// Whether neighbor `name` is active in `afi` unicast: its own `activate` line, else
+    /// its peer group's, else the instance's default for that address family.
+    pub fn active(&self, name: &str, afi: &str) -> bool {
+        let explicit = |n: Option<&Neighbor>| n.and_then(|n| n.activate.get(afi).copied());
+        explicit(self.neighbors.get(name))
+            .or_else(|| explicit(self.group(name)))
+            .unwrap_or(match afi {
+                "ipv4" => self.default_ipv4_unicast,
+                "ipv6" => self.default_ipv6_unicast,
+                _ => false,
+            })
+    }
+
+    /// Whether neighbor `name`, or its peer group, has an outbound route-map in `afi`.
+    pub fn has_route_map_out(&self, name: &str, afi: &str) -> bool {
+        [self.neighbors.get(name), self.group(name)]
+            .into_iter()
+            .flatten()
+            .any(|n| n.route_map_out.contains(afi))
+    }
+}
+
+/// One `neighbor` of a BGP instance, or a peer group.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Neighbor {
+    /// `neighbor NAME peer-group`: a peer group, not a session.
+    pub is_peer_group: bool,
+    /// `neighbor NAME peer-group GROUP`: a member of GROUP, which it inherits from.
+    pub peer_group: Option<String>,
     /// `remote-as` as written: an ASN (plain or dotted), `internal` or `external`.
     pub remote_as: Option<String>,
     /// Per address family (`ipv4`, `ipv6` unicast): `neighbor N activate` (true) or
@@ -107,6 +163,7 @@ impl RunningConfig {
 /// absent would make shutdown believe there is nothing left to withdraw.
 pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
     let mut rc = RunningConfig::default();
+    let mut profile = String::from("traditional");
     let mut current: Option<Vrf> = None;
     // Inside ` address-family ipv4|ipv6 unicast`: which one.
     let mut unicast: Option<&'static str> = None;
@@ -121,6 +178,11 @@ pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
                 w => w,
             };
             match words {
+                // Printed before any instance; it decides the defaults of what follows.
+                ["frr", "defaults", p] => {
+                    profile = p.to_string();
+                    continue;
+                }
                 ["router", "bgp", _] => current = Some(None),
                 ["router", "bgp", _, "vrf", name] => current = Some(Some(name.to_string())),
                 // A BGP view is a separate RIB; we never configure one.
@@ -133,7 +195,10 @@ pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
                 _ => continue,
             }
             if let (Some(vrf), Some(asn)) = (&current, words.get(2)) {
-                rc.instances.entry(vrf.clone()).or_default().asn = asn.to_string();
+                rc.instances
+                    .entry(vrf.clone())
+                    .or_insert_with(|| BgpInstance::for_profile(&profile))
+                    .asn = asn.to_string();
             }
             continue;
         }
@@ -166,6 +231,15 @@ fn instance_line(inst: &mut BgpInstance, words: &[&str]) {
         ["no", "bgp", "ebgp-requires-policy"] => inst.ebgp_requires_policy = false,
         ["bgp", "network", "import-check"] => inst.import_check = true,
         ["no", "bgp", "network", "import-check"] => inst.import_check = false,
+        ["bgp", "default", "ipv4-unicast"] => inst.default_ipv4_unicast = true,
+        ["no", "bgp", "default", "ipv4-unicast"] => inst.default_ipv4_unicast = false,
+        ["bgp", "default", "ipv6-unicast"] => inst.default_ipv6_unicast = true,
+        ["no", "bgp", "default", "ipv6-unicast"] => inst.default_ipv6_unicast = false,
+        ["neighbor", n, "peer-group"] => neighbor(inst, n).is_peer_group = true,
+        ["neighbor", n, "peer-group", group]
+        | ["neighbor", n, "interface", "peer-group", group] => {
+            neighbor(inst, n).peer_group = Some(group.to_string());
+        }
         ["neighbor", n, "remote-as", asn] | ["neighbor", n, "interface", "remote-as", asn] => {
             neighbor(inst, n).remote_as = Some(asn.to_string());
         }
@@ -354,8 +428,12 @@ mod tests {
         assert_eq!(n.activate.get("ipv4"), Some(&true));
         assert_eq!(n.activate.get("ipv6"), None);
         assert!(n.route_map_out.is_empty());
+        assert!(!default.default_ipv4_unicast && !default.default_ipv6_unicast);
+        assert!(default.active("198.51.100.2", "ipv4"));
+        assert!(!default.active("198.51.100.2", "ipv6"));
         let vrf = &rc.instances[&Some("fl-vrf123".to_string())];
         assert!(vrf.ebgp_requires_policy && vrf.import_check && vrf.neighbors.is_empty());
+        assert!(vrf.default_ipv4_unicast && !vrf.default_ipv6_unicast);
 
         let text = "router bgp 65000 as-notation plain\n no bgp network import-check\n neighbor swp1 interface remote-as external\n !\n address-family ipv6 unicast\n  neighbor swp1 activate\n  neighbor swp1 route-map OUT out\n  neighbor swp1 route-map IN in\n exit-address-family\n !\n address-family ipv4 unicast\n  no neighbor swp1 activate\n exit-address-family\nexit\n";
         let rc = parse_running_config(text).unwrap();
@@ -366,6 +444,23 @@ mod tests {
         assert_eq!(n.activate.get("ipv6"), Some(&true));
         assert_eq!(n.activate.get("ipv4"), Some(&false));
         assert_eq!(n.route_map_out.iter().collect::<Vec<_>>(), [&"ipv6"]);
+    }
+
+    #[test]
+    fn members_inherit_from_their_peer_group() {
+        let text = "frr defaults datacenter\nrouter bgp 65000\n neighbor PG peer-group\n neighbor PG remote-as external\n neighbor swp1 interface peer-group PG\n neighbor 192.0.2.1 peer-group PG\n neighbor 192.0.2.1 remote-as 64496\n !\n address-family ipv6 unicast\n  neighbor PG activate\n  neighbor PG route-map OUT out\n  no neighbor 192.0.2.1 activate\n exit-address-family\nexit\n";
+        let inst = &parse_running_config(text).unwrap().instances[&None];
+        assert!(!inst.ebgp_requires_policy, "datacenter profile");
+        assert!(inst.neighbors["PG"].is_peer_group);
+        assert_eq!(inst.remote_as("swp1"), Some("external"));
+        assert_eq!(inst.remote_as("192.0.2.1"), Some("64496"), "its own wins");
+        assert!(inst.active("swp1", "ipv6") && inst.has_route_map_out("swp1", "ipv6"));
+        assert!(
+            !inst.active("192.0.2.1", "ipv6"),
+            "its own `no activate` wins"
+        );
+        assert!(inst.active("swp1", "ipv4") && !inst.has_route_map_out("swp1", "ipv4"));
+        assert_eq!(inst.remote_as("nosuch"), None);
     }
 
     #[test]

@@ -114,11 +114,14 @@ pub fn judge(vtysh: &str, prefixes: &[&Prefix], answers: &Answers) -> Vec<Findin
                 f.push(ok(format!("BGP instance for VRF {:?}: AS {}", vrf_label(vrf), inst.asn)));
                 if inst.ebgp_requires_policy {
                     for (n, nb) in &inst.neighbors {
-                        let Some(remote) = &nb.remote_as else { continue };
+                        // A peer group is judged through its members.
+                        if nb.is_peer_group {
+                            continue;
+                        }
+                        let Some(remote) = inst.remote_as(n) else { continue };
                         let ebgp = frr::is_ebgp(&inst.asn, remote);
                         for afi in ["ipv4", "ipv6"] {
-                            let active = nb.activate.get(afi) == Some(&true);
-                            if ebgp && active && !nb.route_map_out.contains(afi) {
+                            if ebgp && inst.active(n, afi) && !inst.has_route_map_out(n, afi) {
                                 f.push(warn(format!(
                                     "VRF {:?}: eBGP neighbor {n} (remote-as {remote}) has no outbound route-map for {afi} unicast and `bgp ebgp-requires-policy` is on: FRR sends it nothing. Add `neighbor {n} route-map <MAP> out` or `no bgp ebgp-requires-policy`",
                                     vrf_label(vrf)
@@ -355,6 +358,56 @@ mod tests {
             has(Level::Ok, "`no bgp network import-check` is set"),
             "{f:#?}"
         );
+    }
+
+    /// The shape FRR 8.4.4 prints (captured, then trimmed): `bgp default ipv4-unicast` is
+    /// on unless said otherwise, so an ipv4 `activate` is not printed; a peer group's
+    /// settings are printed once, for the group.
+    const DEFAULTS: &str = "frr version 8.4.4\nfrr defaults traditional\n!\nrouter bgp 65536\n neighbor PG peer-group\n neighbor PG remote-as 64497\n neighbor 192.0.2.4 peer-group PG\n neighbor 192.0.2.1 remote-as 64496\n neighbor 192.0.2.2 remote-as external\n neighbor 192.0.2.3 remote-as 65536\n !\n address-family ipv4 unicast\n  neighbor PG route-map Z out\n  no neighbor 192.0.2.3 activate\n exit-address-family\n !\n address-family ipv6 unicast\n  neighbor PG activate\n  neighbor 192.0.2.2 activate\n exit-address-family\nexit\n!\nrouter bgp 65537 vrf blue\n no bgp default ipv4-unicast\n bgp default ipv6-unicast\n neighbor 192.0.2.9 remote-as 64496\nexit\n!\nend\n";
+
+    fn policy_warnings(text: &str) -> Vec<String> {
+        let c = cfg();
+        let prefixes: Vec<&Prefix> = c.services[0].prefixes.iter().collect();
+        let a = Answers {
+            running: Ok(text.to_string()),
+            ..Default::default()
+        };
+        judge("v", &prefixes, &a)
+            .into_iter()
+            .filter(|x| x.level == Level::Warning && x.text.contains("eBGP neighbor"))
+            .map(|x| {
+                let words: Vec<&str> = x.text.split_whitespace().collect();
+                // `VRF "default": eBGP neighbor N (remote-as A) has ... for AFI unicast ...`
+                let n = words.iter().position(|w| *w == "neighbor").unwrap() + 1;
+                let afi = words.iter().position(|w| *w == "unicast").unwrap() - 1;
+                format!("{} {} {}", words[1], words[n], words[afi])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ebgp_neighbors_are_judged_with_frr_defaults_and_peer_groups() {
+        assert_eq!(
+            policy_warnings(DEFAULTS),
+            [
+                // implicitly active in ipv4 unicast (the default)
+                "\"default\": 192.0.2.1 ipv4",
+                "\"default\": 192.0.2.2 ipv4",
+                "\"default\": 192.0.2.2 ipv6",
+                // PG's route-map covers its member in ipv4, not in ipv6 where PG is active
+                "\"default\": 192.0.2.4 ipv6",
+                // only ipv6 is active by default in this instance
+                "\"blue\": 192.0.2.9 ipv6",
+            ]
+        );
+        // The datacenter profile turns ebgp-requires-policy off unless it is printed.
+        let dc = DEFAULTS.replace("frr defaults traditional", "frr defaults datacenter");
+        assert_eq!(policy_warnings(&dc), Vec::<String>::new());
+        let on = dc.replace(
+            " neighbor 192.0.2.9",
+            " bgp ebgp-requires-policy\n neighbor 192.0.2.9",
+        );
+        assert_eq!(policy_warnings(&on), ["\"blue\": 192.0.2.9 ipv6"]);
     }
 
     #[test]
