@@ -3,17 +3,21 @@
 //! The child's stdout and stderr go to unlinked temporary files rather than pipes, so
 //! that this single-threaded daemon never has to drain pipes while it waits: a large
 //! running config can never block the child, and waiting is a plain `try_wait` loop that
-//! also watches the deadline and an abort request (a termination signal).
+//! also watches the deadline and an abort request (a termination signal). The files get
+//! random names, are created exclusively (never through a planted file or symlink) with
+//! mode 0600, in the runtime directory when there is one, and are unlinked at once.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// More output than this is not a running config we can use.
 const MAX_OUTPUT: u64 = 64 * 1024 * 1024;
@@ -118,19 +122,81 @@ pub struct Process;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// How many names to try before giving up: each is 128 random bits, so only files
+/// planted by someone who can also read our randomness could ever collide.
+const NAME_ATTEMPTS: usize = 8;
+
+/// Where vtysh's output goes: the service manager's runtime directory when there is one
+/// (systemd's `RuntimeDirectory=` sets `$RUNTIME_DIRECTORY`, colon-separated when it
+/// lists several: the first), else `$XDG_RUNTIME_DIR`, else the temporary directory.
+/// Only an absolute path counts. `var` reads the environment (a fake in tests).
+fn scratch_dirs(var: impl Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {
+    let runtime = ["RUNTIME_DIRECTORY", "XDG_RUNTIME_DIR"]
+        .into_iter()
+        .filter_map(|name| std::env::split_paths(&var(name)?).next())
+        .find(|dir| dir.is_absolute());
+    // A runtime directory we cannot write to still leaves the temporary directory.
+    runtime.into_iter().chain([std::env::temp_dir()]).collect()
+}
+
+/// `.anycastd-<32 hex digits>.out`: 128 bits from std's randomly keyed SipHash (keys
+/// drawn from the OS at first use, a new key for every `RandomState`), never guessable
+/// from our pid or a counter.
+fn random_name() -> String {
+    let mut name = String::from(".anycastd-");
+    for _ in 0..2 {
+        let mut h = RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u32(std::process::id());
+        if let Ok(t) = SystemTime::now().duration_since(UNIX_EPOCH) {
+            h.write_u128(t.as_nanos());
+        }
+        name += &format!("{:016x}", h.finish());
+    }
+    name + ".out"
+}
+
+/// A new file in `dir` under a name from `name`, read-write for us alone, and already
+/// unlinked. `create_new` is O_CREAT|O_EXCL: a file or symlink planted at the name is
+/// never opened, let alone written through; the next name is tried instead.
+fn create_scratch(dir: &Path, name: &mut dyn FnMut() -> String) -> io::Result<File> {
+    let mut taken = None;
+    for _ in 0..NAME_ATTEMPTS {
+        let path = dir.join(name());
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(file) => {
+                // Unlinked at once: nothing is left behind, whatever happens to us.
+                std::fs::remove_file(&path)?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => taken = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(taken.unwrap_or_else(|| io::Error::other("no name to try")))
+}
+
 fn scratch_file() -> io::Result<File> {
-    let dir = std::env::temp_dir();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!(".anycastd-{}-{n}.out", std::process::id()));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    // Unlinked at once: nothing is left behind, whatever happens to us.
-    std::fs::remove_file(&path)?;
-    Ok(file)
+    let mut last = None;
+    for dir in scratch_dirs(|name| std::env::var_os(name)) {
+        match create_scratch(&dir, &mut random_name) {
+            Ok(file) => return Ok(file),
+            Err(e) => {
+                log::debug!(
+                    "cannot create vtysh's output file in {}: {e}",
+                    dir.display()
+                );
+                last = Some(io::Error::new(e.kind(), format!("{}: {e}", dir.display())));
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no directory for vtysh's output")))
 }
 
 /// The whole of what the child wrote, or `None` when that is more than `max_output`.
@@ -351,6 +417,129 @@ mod tests {
         assert_eq!(r, Err(Error::Truncated(4096)));
         std::fs::remove_dir_all(dir2).unwrap();
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn names_known_from_the_pid_are_never_used_or_written_through() {
+        // A local user who knows our pid plants symlinks at the names a counter would
+        // give next: vtysh's output must neither fail nor go through them.
+        let victim = std::env::temp_dir().join(format!("anycastd-victim-{}", std::process::id()));
+        std::fs::write(&victim, "untouched").unwrap();
+        let next = COUNTER.load(Ordering::Relaxed);
+        let planted: Vec<PathBuf> = (next..next + 64)
+            .map(|n| std::env::temp_dir().join(format!(".anycastd-{}-{n}.out", std::process::id())))
+            .collect();
+        for p in &planted {
+            let _ = std::fs::remove_file(p);
+            std::os::unix::fs::symlink(&victim, p).unwrap();
+        }
+        let (dir, p) = script("echo secret; echo secret >&2");
+        let r = Process.run(&p, &[], Duration::from_secs(5), &|| false);
+        for p in &planted {
+            let _ = std::fs::remove_file(p);
+        }
+        let left = std::fs::read_to_string(&victim).unwrap();
+        std::fs::remove_file(&victim).unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+        assert_eq!(left, "untouched");
+        assert_eq!(r.map(|o| o.stdout), Ok("secret\n".to_string()));
+    }
+
+    #[test]
+    fn a_planted_file_or_symlink_is_never_opened() {
+        let (dir, _) = script("true");
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "untouched").unwrap();
+        std::fs::write(dir.join("file"), "planted").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).unwrap();
+        let mut names = ["file", "link", "dangling", "fresh"].into_iter();
+        let mut tried = Vec::new();
+        let mut f = create_scratch(&dir, &mut || {
+            let n = names.next().unwrap().to_string();
+            tried.push(n.clone());
+            n
+        })
+        .unwrap();
+        assert_eq!(tried, ["file", "link", "dangling", "fresh"]);
+        std::io::Write::write_all(&mut f, b"vtysh output").unwrap();
+        let mode = f.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("file")).unwrap(),
+            "planted"
+        );
+        assert!(
+            !dir.join("nowhere").exists(),
+            "a dangling symlink was followed"
+        );
+        assert!(
+            dir.join("link").symlink_metadata().is_ok(),
+            "not ours to remove"
+        );
+        assert!(!dir.join("fresh").exists(), "ours is unlinked at once");
+        // Every name taken: an error, still nothing written through.
+        let e = create_scratch(&dir, &mut || "link".to_string()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "untouched");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn two_calls_never_use_the_same_name() {
+        let names: Vec<String> = (0..10_000).map(|_| random_name()).collect();
+        let distinct: std::collections::BTreeSet<&String> = names.iter().collect();
+        assert_eq!(distinct.len(), names.len());
+        for n in &names[..3] {
+            let hex = n
+                .strip_prefix(".anycastd-")
+                .and_then(|r| r.strip_suffix(".out"))
+                .unwrap();
+            assert!(
+                hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{n}"
+            );
+        }
+        // Two files made with the real generator at the same time are two files.
+        let (dir, _) = script("true");
+        let a = create_scratch(&dir, &mut random_name).unwrap();
+        let b = create_scratch(&dir, &mut random_name).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_ne!(a.metadata().unwrap().ino(), b.metadata().unwrap().ino());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn output_goes_to_the_runtime_directory_when_there_is_one() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        let tmp = std::env::temp_dir();
+        assert_eq!(
+            scratch_dirs(env(&[
+                ("RUNTIME_DIRECTORY", "/run/anycastd:/run/other"),
+                ("XDG_RUNTIME_DIR", "/run/user/0"),
+            ])),
+            [PathBuf::from("/run/anycastd"), tmp.clone()]
+        );
+        assert_eq!(
+            scratch_dirs(env(&[
+                ("RUNTIME_DIRECTORY", ""),
+                ("XDG_RUNTIME_DIR", "/run/user/0")
+            ])),
+            [PathBuf::from("/run/user/0"), tmp.clone()]
+        );
+        assert_eq!(
+            scratch_dirs(env(&[("XDG_RUNTIME_DIR", "relative/dir")])),
+            vec![tmp.clone()]
+        );
+        assert_eq!(scratch_dirs(env(&[])), vec![tmp]);
     }
 
     #[test]
