@@ -240,9 +240,13 @@ fn ask(config: &Config, runner: &mut dyn Runner) -> Vec<(PathBuf, Vec<Finding>)>
                 continue;
             }
             for (p, v) in group.iter().zip(values) {
-                answers
-                    .in_rib
-                    .insert((p.vrf.clone(), p.network), v.get(p.canonical()).is_some());
+                // The key is the prefix as zebra prints it, which need not be our text
+                // (FRR prints ::1.2.3.0 where Rust prints ::102:300): compare values.
+                let found = v.as_object().is_some_and(|o| {
+                    o.keys()
+                        .any(|k| k.parse::<ipnetwork::IpNetwork>().ok() == Some(p.network))
+                });
+                answers.in_rib.insert((p.vrf.clone(), p.network), found);
             }
         }
         let findings = judge(&vtysh.display().to_string(), &prefixes, &answers);
@@ -470,5 +474,51 @@ mod tests {
             "{f:#?}"
         );
         assert!(!f.iter().any(|x| x.text.contains("bgpd answers")), "{f:#?}");
+    }
+
+    /// Answers `show running-config` with `running` and anything else with `other`.
+    struct Answering {
+        running: String,
+        other: String,
+    }
+
+    impl Runner for Answering {
+        fn run(
+            &mut self,
+            _: &Path,
+            args: &[String],
+            _: Duration,
+            _: &dyn Fn() -> bool,
+        ) -> Result<crate::vtysh::Output, crate::vtysh::Error> {
+            let running = args.iter().any(|a| a == "show running-config");
+            Ok(crate::vtysh::Output {
+                code: Some(0),
+                stdout: if running { &self.running } else { &self.other }.clone(),
+                stderr: String::new(),
+                elapsed: Duration::ZERO,
+            })
+        }
+    }
+
+    #[test]
+    fn zebra_naming_a_prefix_its_own_way_is_still_that_prefix() {
+        // FRR's inet_ntop prints ::1.2.3.0 dotted where Rust prints ::102:300: the
+        // answer's key is the same prefix in other words.
+        let c = crate::config::parse(
+            "[services.v6]\nprefixes.frrouting = [\"::1.2.3.0/120\"]\nchecks.cabourotte = [\"v6\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let mut frr = Answering {
+            running: "router bgp 65536\nexit\n".into(),
+            other: "{\"::1.2.3.0/120\":[{\"prefix\":\"::1.2.3.0/120\"}]}\n".into(),
+        };
+        let f = &ask(&c, &mut frr)[0].1;
+        assert!(
+            f.iter().any(|x| x.level == Level::Ok
+                && x.text
+                    .contains("::102:300/120 (VRF \"default\"): in the routing table")),
+            "{f:#?}"
+        );
     }
 }
