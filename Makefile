@@ -1,5 +1,5 @@
 # anycastd: the one entry point for building, testing, installing and packaging.
-#   make build | test | lint | bench | demo | install | deb | package-test
+#   make build | test | sim | lint | bench | demo | install | deb | package-test
 #   make install-systemd | install-openrc | install-runit  (install, then the service files)
 # Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR (/etc), NOMAN (set: no man pages),
 #            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES.
@@ -13,7 +13,7 @@ MANDIR = $(PREFIX)/share/man
 DOCDIR = $(PREFIX)/share/doc/anycastd
 BIN = target/release/anycastd
 
-.PHONY: all build test test-unit test-integration lint lint-systemd bench demo install uninstall \
+.PHONY: all build test test-unit test-integration sim lint lint-systemd bench demo install uninstall \
 	clean install-systemd install-openrc install-runit deb package-test
 
 # Service files (packaging/): the paths they name are rewritten for PREFIX and SYSCONFDIR.
@@ -44,8 +44,16 @@ build:
 # real FRR in network namespaces: those need root and FRR, and fail under CI=true if they
 # cannot run).
 test:
-	$(CARGO) test $(CARGO_FLAGS) --lib --bins
+	$(CARGO) test $(CARGO_FLAGS) --lib --bins -- --skip daemon::sim
+	$(CARGO) test $(CARGO_FLAGS) --lib daemon::sim -- --nocapture
 	$(CARGO) test $(CARGO_FLAGS) --test integration -- --test-threads=4
+
+# The deterministic simulation with more seeds (SEEDS, default 100000), optimised; one
+# seed with its trace: make sim SEED=1234.
+SEEDS ?= 100000
+sim:
+	ANYCASTD_SIM_SEEDS=$(SEEDS) $(if $(SEED),ANYCASTD_SIM_SEED=$(SEED)) \
+		$(CARGO) test $(CARGO_FLAGS) --profile sim --lib daemon::sim -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check

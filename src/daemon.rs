@@ -194,6 +194,9 @@ pub struct Daemon<'a> {
     /// reload); `written_gen` is the value the state file on disk reflects.
     routing_gen: u64,
     written_gen: u64,
+    /// Set by a stop that could not confirm every withdrawal: what may remain.
+    stopped: Option<Vec<String>>,
+    disk: Box<dyn crate::state::Disk + 'a>,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -334,6 +337,8 @@ impl<'a> Daemon<'a> {
             last_publish: None,
             routing_gen: 1,
             written_gen: 0,
+            stopped: None,
+            disk: Box::new(crate::state::RealDisk),
         }
     }
 
@@ -362,6 +367,12 @@ impl<'a> Daemon<'a> {
             .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
         self.svc_prefixes = index_prefixes(self.services.len(), &self.instances);
         self.routing_gen += 1;
+        self
+    }
+
+    /// Where the state and metrics files are written (a fake one in tests).
+    pub fn disk(mut self, disk: Box<dyn crate::state::Disk + 'a>) -> Self {
+        self.disk = disk;
         self
     }
 
@@ -682,5 +693,7 @@ mod sync;
 mod teardown;
 pub use publish::status_line;
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

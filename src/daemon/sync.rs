@@ -295,23 +295,42 @@ impl Daemon<'_> {
             !refused
         });
         let mut applied = Changes::default();
+        let mut after: Option<RunningConfig> = None;
         if !batch.is_empty() {
             match self.apply(i, running, &batch) {
                 Ok(()) => applied = batch,
                 Err(f) if f.kind == REJECTED => {
-                    let withdrawals = Changes {
-                        withdraw: batch.withdraw.clone(),
-                        announce: BTreeSet::new(),
-                    };
-                    if !withdrawals.is_empty() {
-                        self.apply(i, running, &withdrawals)?;
+                    // vtysh stopped at the refused command: what came before it (every
+                    // withdrawal, maybe some announcements) was applied. Read back what
+                    // FRR really did, audit that, and do the rest.
+                    let now = self.read_running(i)?;
+                    let (gone, still): (BTreeSet<_>, BTreeSet<_>) = batch
+                        .withdraw
+                        .iter()
+                        .cloned()
+                        .partition(|(v, n)| !now.has(v, n));
+                    applied.withdraw = gone;
+                    if !still.is_empty() {
+                        let rest = Changes {
+                            withdraw: still.clone(),
+                            announce: BTreeSet::new(),
+                        };
+                        self.apply(i, &now, &rest)?;
+                        applied.withdraw.extend(still);
                     }
-                    applied.withdraw = withdrawals.withdraw;
-                    alone.extend(batch.announce.iter().cloned());
+                    for key in &batch.announce {
+                        if now.has(&key.0, &key.1) {
+                            applied.announce.insert(key.clone());
+                        } else {
+                            alone.push(key.clone());
+                        }
+                    }
+                    after = Some(now);
                 }
                 Err(f) => return Err(f),
             }
         }
+        let running = after.as_ref().unwrap_or(running);
         for key in alone {
             let one = Changes {
                 announce: BTreeSet::from([key.clone()]),

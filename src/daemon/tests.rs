@@ -1204,3 +1204,82 @@ fn a_reconcile_asks_bgpd_about_a_bounded_number_of_good_prefixes() {
     assert_eq!(asked.len(), 300);
     assert_eq!(r.exit, Exit::Clean);
 }
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
+}
+
+/// A logger that keeps what the current thread logs while [`capture_logs`] runs.
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        CAPTURED.with(|c| {
+            if let Some(v) = c.borrow_mut().as_mut() {
+                v.push((record.level(), record.args().to_string()));
+            }
+        });
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<(log::Level, String)>) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = log::set_logger(&Capture);
+        log::set_max_level(log::LevelFilter::Info);
+    });
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let logs = CAPTURED.with(|c| c.borrow_mut().take().unwrap_or_default());
+    (out, logs)
+}
+
+/// vtysh stops at a refused announcement after applying what came before it: the audit
+/// says what FRR really did, and nothing is sent twice or reported as "already gone".
+#[test]
+fn a_partial_batch_is_audited_as_frr_applied_it() {
+    let cfg = r#"
+[global]
+reconcile_interval = 5
+[services.dns]
+prefixes.frrouting = ["203.0.113.53"]
+checks.cabourotte = [{ name = "dns", interval = 1 }]
+[services.web]
+prefixes.frrouting = ["203.0.113.80"]
+checks.cabourotte = [{ name = "web", interval = 1 }]
+[services.ll]
+prefixes.frrouting = ["203.0.113.99"]
+checks.cabourotte = [{ name = "ll", interval = 1 }]
+"#;
+    let mut frr = frr_with(&["203.0.113.53/32"], None);
+    frr.refuse.insert("203.0.113.99/32".parse().unwrap());
+    let (r, logs) = capture_logs(|| {
+        run(cfg, frr, term_at(3), |name, _, _| {
+            if name == "dns" {
+                Err(Failure::Failed("down".into()))
+            } else {
+                Ok(())
+            }
+        })
+    });
+    let said = |needle: &str| logs.iter().any(|(_, m)| m.contains(needle));
+    assert!(said("Withdrew prefix 203.0.113.53/32"), "{logs:#?}");
+    assert!(said("Announced prefix 203.0.113.80/32"), "{logs:#?}");
+    assert!(
+        said("FRR refuses to announce prefix 203.0.113.99/32"),
+        "{logs:#?}"
+    );
+    assert!(!said("already gone"), "{logs:#?}");
+    let st = r.frr.borrow();
+    let withdrawals = st
+        .calls
+        .iter()
+        .filter(|c| c.contains(&"no network 203.0.113.53/32".to_string()))
+        .count();
+    assert_eq!(withdrawals, 1, "{:?}", st.calls);
+    assert_eq!(r.exit, Exit::Clean);
+}
