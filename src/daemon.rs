@@ -32,9 +32,10 @@ const REJECTED: &str = "FRR rejected the change";
 const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
-/// Announcements wait up to this (or the shortest interval of the service's checks, if
-/// shorter) for others: checks are polled spread over their interval, so a thousand
-/// services turning healthy together become one vtysh call instead of dozens.
+/// An announcement that follows another applied change within this much (or within the
+/// shortest interval of the service's checks, if shorter) waits for the rest of it: checks
+/// are polled spread over their interval, so a thousand services turning healthy together
+/// become two vtysh calls instead of dozens; one on its own goes at once.
 const ANNOUNCE_BATCH: Duration = Duration::from_secs(1);
 /// Withdrawals go at once, but no sooner than this after the previous health change was
 /// applied: a burst of failures becomes a few vtysh calls, not one per service.

@@ -126,12 +126,10 @@ impl Daemon<'_> {
         if !trusted || full_due {
             return self.request_sync(i, now, Trigger::Health);
         }
-        let at = if withdraw {
-            inst.last_apply
-                .map_or(now, |last| now.max(last + APPLY_GAP))
-        } else {
-            now + window
-        };
+        // A change on its own goes at once; one that follows another closely waits a
+        // little, so that a burst (polls are spread over their interval) is one call.
+        let gap = if withdraw { APPLY_GAP } else { window };
+        let at = inst.last_apply.map_or(now, |last| now.max(last + gap));
         if inst.apply_due.is_some_and(|due| due <= at) {
             return;
         }
