@@ -1037,7 +1037,7 @@ fn a_health_change_costs_one_vtysh_call_and_no_read() {
 }
 
 #[test]
-fn a_thousand_services_turning_healthy_together_are_one_vtysh_call() {
+fn a_thousand_services_turning_healthy_together_take_two_vtysh_calls_at_most() {
     let n = 1000;
     let r = run(
         &many_services(n, "1"),
