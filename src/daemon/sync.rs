@@ -34,6 +34,8 @@ impl Daemon<'_> {
                 vtysh::Error::Timeout(_) => TIMED_OUT,
                 vtysh::Error::Aborted => ABORTED,
                 vtysh::Error::Io(_) => "temporary file",
+                // Never parsed: a cut-off running config reads as fewer prefixes.
+                vtysh::Error::Truncated(_) => "vtysh's answer was cut off",
             },
             detail: e.to_string(),
         })

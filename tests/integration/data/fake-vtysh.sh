@@ -12,6 +12,8 @@
 #                               inside an argument written as \n)
 #   $FAKE_VTYSH_DIR/down        if present: bgpd is not running
 #   $FAKE_VTYSH_DIR/hang        if present: never answers
+#   $FAKE_VTYSH_DIR/record-output  if present: each call appends where its stdout and
+#                               stderr go (two lines) to $FAKE_VTYSH_DIR/outputs
 set -u
 D=${FAKE_VTYSH_DIR:?}
 touch "$D/instances" "$D/networks"
@@ -35,6 +37,11 @@ NL='
     done
     printf '\n'
 } >>"$D/calls"
+if [ -e "$D/record-output" ]; then
+    out=$(readlink "/proc/$$/fd/1")
+    err=$(readlink "/proc/$$/fd/2")
+    printf '%s\n%s\n' "$out" "$err" >>"$D/outputs"
+fi
 if [ -e "$D/hang" ]; then
     exec sleep 3600
 fi
