@@ -211,6 +211,18 @@ pub fn parse_advertised(output: &str, n: usize) -> Option<Vec<bool>> {
 /// vtysh's answer to `no network P` for a P that is not configured: already withdrawn.
 pub const NOT_CONFIGURED: &str = "Can't find static route specified";
 
+/// vtysh's answers (FRR >= 9, mgmtd) while another session holds the configuration lock
+/// (`configure terminal file-lock`, as `vtysh -b` takes it): transient, never a refusal.
+pub const CONFIG_LOCKED: [&str; 2] = [
+    "could not lock candidate DS",
+    "candidate datastore locked by another session",
+];
+
+/// The output says FRR's configuration is locked by another session.
+pub fn config_locked(text: &str) -> bool {
+    CONFIG_LOCKED.iter().any(|m| text.contains(m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
