@@ -51,7 +51,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 	mandoc -Tlint -W warning man/anycastd.8 man/anycastd.toml.5
-	shellcheck .ci/run tests/integration/data/*.sh
+	shellcheck .ci/run tests/integration/data/*.sh tests/trixie/*.sh
 	shellcheck -x $(PACKAGING_SCRIPTS)
 	shellcheck -s sh -e SC2034 packaging/openrc/anycastd.confd packaging/runit/anycastd/conf
 	@if command -v systemd-analyze >/dev/null 2>&1; then \

@@ -554,12 +554,13 @@ struct Watchfrr {
 }
 
 impl Watchfrr {
-    fn start(lab: &Lab, dir: &Path) -> Watchfrr {
+    fn start(lab: &Lab) -> Watchfrr {
         let ps = lab.ps(Router::A);
-        let run = Path::new("/var/run/frr").join(ps);
-        let job = dir.join("watchfrr-job.sh");
+        // Paths as FRR's root sees them (watchfrr runs the job there), and from here.
+        let run = format!("/var/run/frr/{ps}");
+        let job = format!("{run}/watchfrr-job.sh");
         write_script(
-            &job,
+            &lab.frr_path(&job),
             &format!(
                 "# watchfrr's start/restart/stop job for pathspace {ps}: only bgpd is handled.\n\
                  action=\"$1\"; daemon=\"$2\"\n\
@@ -570,27 +571,19 @@ impl Watchfrr {
                  \x20 /usr/lib/frr/bgpd -d -N '{ps}' -F traditional -P 0 --log file:{run}/bgpd.log || exit 1\n\
                  \x20 exec /usr/bin/vtysh -N '{ps}' -b -d bgpd ;;\n\
                  *) echo \"not handling $action\" >&2; exit 1 ;;\n\
-                 esac",
-                run = run.display()
+                 esac"
             ),
         );
-        let log = dir.join("watchfrr.log");
+        let log = lab.frr_path(&format!("{run}/watchfrr.log"));
         let out = fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = out
             .try_clone()
             .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let job = job.display();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                lab.ns_a(),
-                "/usr/lib/frr/watchfrr",
-                "-N",
-                ps,
-            ])
+        let child = lab
+            .frr_command(Router::A, "/usr/lib/frr/watchfrr")
+            .args(["-N", ps])
             .arg("-p")
-            .arg(run.join("watchfrr.pid"))
+            .arg(format!("{run}/watchfrr.pid"))
             .args(["--min-restart-interval", "1", "-i", "1"])
             .args(["-r", &format!("{job} restart %s")])
             .args(["-s", &format!("{job} start %s")])
@@ -603,7 +596,8 @@ impl Watchfrr {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start watchfrr: {e}"));
         let w = Watchfrr { child, log };
-        // `ip netns exec` execs in place: the child's PID is watchfrr's.
+        // `ip netns exec` (and the trixie root's `sh -c … exec chroot`) exec in place: the
+        // child's PID is watchfrr's.
         if !wait_until(10 * SEC, || w.text().contains("all daemons up")) {
             panic!("watchfrr did not see its daemons up:\n{}", w.text());
         }
@@ -631,7 +625,7 @@ fn f01_bgpd_sigkill_watchfrr_restarts_it() {
     };
     let services = vec![dns(), ntp(), web(&lab)];
     let rig = Rig::new("f01w", Some(lab.vtysh_a()), "", services);
-    let watchfrr = Watchfrr::start(&lab, rig.dir.path());
+    let watchfrr = Watchfrr::start(&lab);
     let mut d = start_announced(&lab, &rig);
     let prefixes = rig.b_prefixes();
     let Some(pid) = lab.daemon_pid(Router::A, "bgpd") else {
