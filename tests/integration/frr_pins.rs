@@ -344,3 +344,83 @@ fn import_check_holds_back_a_prefix_that_is_not_on_lo() {
         describe(&out)
     );
 }
+
+/// Not a test: captures the fixtures the parser unit tests in `src/frr.rs` read, from the
+/// lab's FRR, into `tests/fixtures/*-frr-<major.minor>.txt`:
+/// `ANYCASTD_TEST_FRR=10.3 cargo test --test integration capture_fixtures -- --ignored`.
+#[test]
+#[ignore = "writes tests/fixtures from the lab's FRR"]
+fn capture_fixtures() {
+    let Some(lab) = Lab::require() else {
+        return;
+    };
+    let version: String = lab
+        .frr_version()
+        .split(['-', '+', '~'])
+        .next()
+        .unwrap_or_default()
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    let vrf = lab.vrf_name().to_string();
+    let configure = |args: &[&str]| {
+        let mut all = vec!["-c", "configure terminal"];
+        for a in args {
+            all.extend(["-c", a]);
+        }
+        lab.vtysh_ok(Router::A, &all);
+    };
+    let asn_a = format!("router bgp {}", lab.asn_a());
+    let asn_vrf = format!("router bgp {} vrf {vrf}", lab.asn_vrf());
+    configure(&[
+        "route-map PREPEND permit 10",
+        &format!("set as-path prepend {}", lab.asn_a()),
+        "exit",
+        &asn_a,
+        "address-family ipv4 unicast",
+        &format!("network {}", lab::SVC4_53),
+        &format!("network {} route-map PREPEND", lab::SVC4_54),
+        "exit-address-family",
+        "address-family ipv6 unicast",
+        &format!("network {}", lab::SVC6_53),
+        "exit-address-family",
+        "exit",
+        &asn_vrf,
+        "address-family ipv4 unicast",
+        &format!("network {}", lab::VRF_SVC4_123),
+    ]);
+    for p in [lab::SVC4_53, lab::VRF_SVC4_123] {
+        assert!(
+            lab.wait_b_has_route(p, true, CONVERGE),
+            "B never learned {p}"
+        );
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let running = lab.a_running_config();
+    let path = dir.join(format!("running-config-frr-{version}.txt"));
+    std::fs::write(&path, &running).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    eprintln!("wrote {} (VRF {vrf})", path.display());
+
+    // Configured but not on lo: held back by the import check.
+    configure(&[
+        &asn_a,
+        "address-family ipv4 unicast",
+        &format!("network {}", lab::NOT_ON_LO4),
+    ]);
+    let shows = [
+        format!("show bgp ipv4 unicast {} json", lab::SVC4_53),
+        format!("show bgp ipv4 unicast {} json", lab::NOT_ON_LO4),
+        "show bgp ipv4 unicast 203.0.113.98/32 json".to_string(),
+        format!("show bgp vrf {vrf} ipv4 unicast {} json", lab::VRF_SVC4_123),
+        format!("show bgp vrf nosuch ipv4 unicast {} json", lab::SVC4_53),
+    ];
+    let mut args = Vec::new();
+    for s in &shows {
+        args.extend(["-c", s.as_str()]);
+    }
+    let out = lab.vtysh_ok(Router::A, &args);
+    let path = dir.join(format!("show-bgp-prefixes-frr-{version}.txt"));
+    std::fs::write(&path, &out).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    eprintln!("wrote {}: {}", path.display(), shows.join("; "));
+}
