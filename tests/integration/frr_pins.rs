@@ -345,6 +345,77 @@ fn import_check_holds_back_a_prefix_that_is_not_on_lo() {
     );
 }
 
+/// A second session holding the configuration lock (`configure terminal file-lock`, what
+/// `vtysh -b` takes). FRR 10.3: bgpd's `network` changes from a plain `configure terminal`
+/// still go through (bgpd is not a mgmtd backend); what goes through mgmtd fails with
+/// `could not lock candidate DS`; another `file-lock` with `candidate datastore locked by
+/// another session`; all rc 1, and none of them waits. anycastd reads both texts as "FRR
+/// busy". FRR 8.4 has no such lock: `file-lock` is an unknown command.
+#[test]
+fn configuration_lock_of_another_session() {
+    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+        return;
+    };
+    let locking = ["-c", "configure terminal file-lock", "-c", "end"];
+    if lab.frr_major() < 9 {
+        let out = lab.vtysh(Router::A, &locking);
+        assert_rc(&out, 1, "configure terminal file-lock on FRR 8");
+        assert!(
+            text(&out.stdout).contains("% Unknown command: configure terminal file-lock"),
+            "{}",
+            describe(&out)
+        );
+        return;
+    }
+    let mut lock = lab.hold_config_lock();
+    let t0 = Instant::now();
+    let out = lab.vtysh(Router::A, &locking);
+    assert_rc(&out, 1, "file-lock while another session holds it");
+    assert!(
+        text(&out.stdout)
+            .contains("% Can't enter config; candidate datastore locked by another session"),
+        "{}",
+        describe(&out)
+    );
+    let out = lab.vtysh(
+        Router::A,
+        &[
+            "-c",
+            "configure terminal",
+            "-c",
+            "ip route 192.0.2.0/24 blackhole",
+        ],
+    );
+    assert_rc(&out, 1, "a mgmtd (staticd) change while the lock is held");
+    assert!(
+        text(&out.stdout).contains("% command failed, could not lock candidate DS"),
+        "{}",
+        describe(&out)
+    );
+    let out = bgp(
+        &lab,
+        lab.asn_a(),
+        None,
+        "ipv4",
+        &format!("network {}", lab::SVC4_53),
+    );
+    assert_rc(&out, 0, "a bgpd change while the lock is held");
+    assert!(
+        t0.elapsed() < CONVERGE,
+        "a locked FRR made vtysh wait {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        lab.wait_b_has_route(lab::SVC4_53, true, CONVERGE),
+        "B never learned it"
+    );
+    let transcript = lock.release();
+    assert!(transcript.contains("(config)# end"), "{transcript}");
+    // released: the lock can be taken again
+    let out = lab.vtysh(Router::A, &locking);
+    assert_rc(&out, 0, "file-lock after the other session ended");
+}
+
 /// Not a test: captures the fixtures the parser unit tests in `src/frr.rs` read, from the
 /// lab's FRR, into `tests/fixtures/*-frr-<major.minor>.txt`:
 /// `ANYCASTD_TEST_FRR=10.3 cargo test --test integration capture_fixtures -- --ignored`.

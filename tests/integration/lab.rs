@@ -430,6 +430,50 @@ impl Lab {
         poll_until(timeout, || self.all_established())
     }
 
+    /// A second, interactive vtysh session on A (its stdin a pipe of ours) that has entered
+    /// `configure terminal file-lock`, as `vtysh -b` does: on FRR >= 9 it holds mgmtd's
+    /// configuration lock until [`ConfigLock::release`] (or drop). Returns once the session
+    /// is in configuration mode. Panics when it does not get there (FRR 8.4 has no
+    /// `file-lock`: check [`Lab::frr_major`] first).
+    #[allow(dead_code)]
+    pub fn hold_config_lock(&self) -> ConfigLock {
+        let mut cmd = self.frr.command(VTYSH);
+        cmd.arg("-N").arg(&self.ps_a);
+        let what = describe(&cmd);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let transcript = std::sync::Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut out) = child.stdout.take() {
+            let t = std::sync::Arc::clone(&transcript);
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    t.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        let mut lock = ConfigLock { child, transcript };
+        lock.send("configure terminal file-lock\n");
+        // vtysh echoes each line read from a pipe after its prompt: the next prompt is
+        // the configuration mode's once the lock is taken.
+        if !poll_until(CMD_TIMEOUT, || lock.transcript().contains("(config)#")) {
+            panic!(
+                "{what}: no `configure terminal file-lock` within {CMD_TIMEOUT:?}:\n{}",
+                lock.release()
+            );
+        }
+        lock
+    }
+
     /// PID of a daemon we started, if we believe it runs.
     #[allow(dead_code)]
     pub fn daemon_pid(&self, router: Router, daemon: &str) -> Option<u32> {
@@ -882,6 +926,51 @@ impl Lab {
             ));
         }
         panic!("BGP sessions not all Established after {timeout:?}\n{report}");
+    }
+}
+
+/// The vtysh session of [`Lab::hold_config_lock`].
+pub struct ConfigLock {
+    child: Child,
+    transcript: std::sync::Arc<Mutex<Vec<u8>>>,
+}
+
+impl ConfigLock {
+    fn send(&mut self, text: &str) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin
+                .write_all(text.as_bytes())
+                .and_then(|()| stdin.flush());
+        }
+    }
+
+    /// What the session printed so far (its prompts and echoed commands).
+    pub fn transcript(&self) -> String {
+        let t = self.transcript.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&t).into_owned()
+    }
+
+    /// `end` and `exit`: the lock is released, the session ends (killed after 10 s).
+    /// Returns the transcript.
+    pub fn release(&mut self) -> String {
+        self.send("end\nexit\n");
+        drop(self.child.stdin.take());
+        let t0 = Instant::now();
+        while !matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+            if t0.elapsed() > CMD_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            thread::sleep(POLL);
+        }
+        self.transcript()
+    }
+}
+
+impl Drop for ConfigLock {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
