@@ -1,5 +1,5 @@
 # anycastd: the one entry point for building, testing, installing and packaging.
-#   make build | test | lint | bench | demo | install | deb | package-test
+#   make build | test | test-frr10 | msrv | lint | bench | demo | install | deb | package-test
 #   make install-systemd | install-openrc | install-runit  (install, then the service files)
 # Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR (/etc), NOMAN (set: no man pages),
 #            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES.
@@ -13,7 +13,7 @@ MANDIR = $(PREFIX)/share/man
 DOCDIR = $(PREFIX)/share/doc/anycastd
 BIN = target/release/anycastd
 
-.PHONY: all build test test-unit test-integration lint lint-systemd bench demo install uninstall \
+.PHONY: all build test test-unit test-integration test-frr10 msrv lint lint-systemd bench demo install uninstall \
 	clean install-systemd install-openrc install-runit deb package-test
 
 # Service files (packaging/): the paths they name are rewritten for PREFIX and SYSCONFDIR.
@@ -46,6 +46,16 @@ build:
 test:
 	$(CARGO) test $(CARGO_FLAGS) --lib --bins
 	$(CARGO) test $(CARGO_FLAGS) --test integration -- --test-threads=4
+
+# The integration tests again, every lab on Debian 13's FRR 10.3 (run from the trixie root
+# of tests/trixie/root.sh, built on first use: root, debootstrap, the Debian mirror).
+test-frr10:
+	ANYCASTD_TEST_FRR=10.3 $(CARGO) test $(CARGO_FLAGS) --test integration -- --test-threads=4
+
+# Debian 13's own rustc and cargo (1.85, Cargo.toml's rust-version) build the code and run
+# the unit tests, offline, in the trixie root of tests/trixie/root.sh (root; built once).
+msrv:
+	CARGO='$(CARGO)' tests/trixie/msrv.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
