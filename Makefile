@@ -1,8 +1,10 @@
 # anycastd: the one entry point for building, testing, installing and packaging.
-#   make build | test | test-frr10 | msrv | lint | bench | demo | install | deb | package-test
+#   make build | test | test-frr10 | msrv | lint | bench | demo | install | deb | deb-trixie
+#   make package-test
 #   make install-systemd | install-openrc | install-runit  (install, then the service files)
 # Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR (/etc), NOMAN (set: no man pages),
-#            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES.
+#            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES,
+#            PACKAGE_TEST_SUITES.
 
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
@@ -14,7 +16,7 @@ DOCDIR = $(PREFIX)/share/doc/anycastd
 BIN = target/release/anycastd
 
 .PHONY: all build test test-unit test-integration test-frr10 msrv lint lint-systemd bench demo install uninstall \
-	clean install-systemd install-openrc install-runit deb package-test
+	clean install-systemd install-openrc install-runit deb deb-trixie package-test
 
 # Service files (packaging/): the paths they name are rewritten for PREFIX and SYSCONFDIR.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -25,7 +27,7 @@ SUBST = sed -e 's|/usr/bin/anycastd|$(BINDIR)/anycastd|g' -e 's|/etc/anycastd|$(
 # $(call subst_install,MODE,SOURCE,DEST): install SOURCE with the paths rewritten.
 subst_install = { $(SUBST) $(2) >$(3).new && chmod $(1) $(3).new && mv -f $(3).new $(3); }
 # Shell scripts of packaging/ (the OpenRC and runit settings files are sourced sh too).
-PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/test/*.sh \
+PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/build-deb-trixie.sh packaging/test/*.sh \
 	packaging/runit/anycastd/run packaging/runit/anycastd/finish packaging/runit/anycastd/log/run \
 	packaging/openrc/anycastd.initd packaging/debian/anycastd.init \
 	packaging/debian/anycastd.postinst packaging/debian/anycastd.postrm
@@ -33,7 +35,7 @@ PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/test/*.sh \
 # package provides (rustup's) builds with the profile that drops the cargo/rustc
 # Build-Depends.
 DEB_BUILDDIR ?= target/deb
-DEB_PROFILES ?= $(if $(filter /usr/bin/cargo,$(shell command -v $(CARGO))),,pkg.anycastd.path-cargo)
+DEB_PROFILES ?= $(if $(filter-out /usr/bin/cargo,$(shell command -v $(CARGO))),pkg.anycastd.path-cargo,)
 
 all: build
 
@@ -134,15 +136,26 @@ uninstall:
 		$(DESTDIR)$(RUNITSVDIR)/anycastd/run $(DESTDIR)$(RUNITSVDIR)/anycastd/finish \
 		$(DESTDIR)$(RUNITSVDIR)/anycastd/log/run
 
-# Needs debhelper, dh-runit, dpkg-dev (and lintian, which runs when installed).
+# Installs what it needs when missing (as root): debian/control's Build-Depends (debhelper,
+# dh-runit, dpkg-dev; Debian's cargo and rustc unless a cargo of another origin is used)
+# and lintian, which then runs (--pedantic, failing on any error or warning).
 deb:
 	CARGO='$(CARGO)' DEB_BUILDDIR='$(DEB_BUILDDIR)' DEB_PROFILES='$(DEB_PROFILES)' \
 		packaging/build-deb.sh
 
-# The .deb in a fresh Debian 12 chroot, then its sysvinit and runit services for real
-# (root; needs debootstrap and network access to the Debian mirror). Minutes.
-package-test: deb
-	DEB_BUILDDIR='$(DEB_BUILDDIR)' packaging/test/package-test.sh
+# `make deb` in the trixie root of tests/trixie/root.sh: Debian 13's cargo, rustc and
+# lintian, offline (root; the root is built once).
+deb-trixie:
+	DEB_BUILDDIR='$(DEB_BUILDDIR)' packaging/build-deb-trixie.sh
+
+# The .deb that Debian 13's toolchain built (make deb-trixie) in a fresh chroot of each of
+# PACKAGE_TEST_SUITES, then its sysvinit, runit, OpenRC (and, with systemd-nspawn, systemd)
+# services for real (root; debootstrap and the Debian mirror). Minutes.
+PACKAGE_TEST_SUITES ?= bookworm trixie
+package-test: deb-trixie
+	for suite in $(PACKAGE_TEST_SUITES); do \
+		SUITE=$$suite DEB_BUILDDIR='$(DEB_BUILDDIR)' packaging/test/package-test.sh || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -7,7 +7,8 @@
 #
 #   SET  frr    frr (FRR 10.3: the lab's routers and vtysh)
 #        rust   rustc cargo (Debian's 1.85: make msrv)
-#        deb    debhelper dh-runit dpkg-dev lintian make, rustc cargo (make deb-trixie)
+#        deb    build-essential debhelper dh-runit dpkg-dev lintian make rustc cargo
+#               (make deb-trixie)
 #
 # The root is `debootstrap --variant=minbase trixie`, then `apt-get install` of the sets
 # with a policy-rc.d that exits 101 (no package starts a service). A set is there when its
@@ -32,7 +33,7 @@ packages() {
 	case $1 in
 	frr) echo frr ;;
 	rust) echo rustc cargo ;;
-	deb) echo debhelper dh-runit dpkg-dev lintian make rustc cargo ;;
+	deb) echo build-essential debhelper dh-runit dpkg-dev lintian make rustc cargo ;;
 	*) die "unknown set $1 (frr, rust, deb)" ;;
 	esac
 }
