@@ -1,6 +1,6 @@
 # anycastd: the one entry point for building, testing, installing and packaging.
-#   make build | test | test-frr10 | msrv | lint | bench | demo | install | deb | deb-trixie
-#   make package-test
+#   make build | test | test-frr10 | msrv | sim | lint | bench | demo | install | deb
+#   make deb-trixie | package-test
 #   make install-systemd | install-openrc | install-runit  (install, then the service files)
 # Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR (/etc), NOMAN (set: no man pages),
 #            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES,
@@ -15,8 +15,8 @@ MANDIR = $(PREFIX)/share/man
 DOCDIR = $(PREFIX)/share/doc/anycastd
 BIN = target/release/anycastd
 
-.PHONY: all build test test-unit test-integration test-frr10 msrv lint lint-systemd bench demo install uninstall \
-	clean install-systemd install-openrc install-runit deb deb-trixie package-test
+.PHONY: all build test test-unit test-integration test-frr10 msrv sim lint lint-systemd bench demo \
+	install uninstall clean install-systemd install-openrc install-runit deb deb-trixie package-test
 
 # Service files (packaging/): the paths they name are rewritten for PREFIX and SYSCONFDIR.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -46,7 +46,8 @@ build:
 # real FRR in network namespaces: those need root and FRR, and fail under CI=true if they
 # cannot run).
 test:
-	$(CARGO) test $(CARGO_FLAGS) --lib --bins
+	$(CARGO) test $(CARGO_FLAGS) --lib --bins -- --skip daemon::sim
+	$(CARGO) test $(CARGO_FLAGS) --lib daemon::sim -- --nocapture
 	$(CARGO) test $(CARGO_FLAGS) --test integration -- --test-threads=4
 
 # The integration tests again, every lab on Debian 13's FRR 10.3 (run from the trixie root
@@ -58,6 +59,13 @@ test-frr10:
 # the unit tests, offline, in the trixie root of tests/trixie/root.sh (root; built once).
 msrv:
 	CARGO='$(CARGO)' tests/trixie/msrv.sh
+
+# The deterministic simulation with more seeds (SEEDS, default 100000), optimised; one
+# seed with its trace: make sim SEED=1234.
+SEEDS ?= 100000
+sim:
+	ANYCASTD_SIM_SEEDS=$(SEEDS) $(if $(SEED),ANYCASTD_SIM_SEED=$(SEED)) \
+		$(CARGO) test $(CARGO_FLAGS) --profile sim --lib daemon::sim -- --nocapture
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -42,6 +42,9 @@ const APPLY_GAP: Duration = Duration::from_millis(100);
 /// The state file and metrics are rewritten at most this often while only health
 /// changes (and at once before a vtysh call that may announce what the file lacks).
 const PUBLISH_GAP: Duration = Duration::from_millis(250);
+/// At each reconcile the import check asks about every prefix whose answer is unknown or
+/// bad, and about this many of the good ones, in turn.
+const PROBE_ROTATION: usize = 100;
 /// Tasks due within this much of now run in the same wake-up (a few ms early at most).
 const TIMER_SLACK: Duration = Duration::from_millis(4);
 /// The first polls of the checks that share an interval are spread over at most
@@ -147,6 +150,8 @@ struct Instance {
     dirty: BTreeSet<(Vrf, IpNetwork)>,
     apply_due: Option<Instant>,
     last_apply: Option<Instant>,
+    /// The import check's place in its round of the good prefixes.
+    probe_cursor: Option<(Vrf, IpNetwork)>,
     /// Import check: whether each of `seen` has a valid path in bgpd.
     advertised: BTreeMap<(Vrf, IpNetwork), bool>,
     last_sync: Option<SystemTime>,
@@ -189,6 +194,9 @@ pub struct Daemon<'a> {
     /// reload); `written_gen` is the value the state file on disk reflects.
     routing_gen: u64,
     written_gen: u64,
+    /// Set by a stop that could not confirm every withdrawal: what may remain.
+    stopped: Option<Vec<String>>,
+    disk: Box<dyn crate::state::Disk + 'a>,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -277,6 +285,7 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         dirty: BTreeSet::new(),
         apply_due: None,
         last_apply: None,
+        probe_cursor: None,
         advertised: BTreeMap::new(),
         last_sync: None,
         attempted: false,
@@ -328,6 +337,8 @@ impl<'a> Daemon<'a> {
             last_publish: None,
             routing_gen: 1,
             written_gen: 0,
+            stopped: None,
+            disk: Box::new(crate::state::RealDisk),
         }
     }
 
@@ -356,6 +367,12 @@ impl<'a> Daemon<'a> {
             .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
         self.svc_prefixes = index_prefixes(self.services.len(), &self.instances);
         self.routing_gen += 1;
+        self
+    }
+
+    /// Where the state and metrics files are written (a fake one in tests).
+    pub fn disk(mut self, disk: Box<dyn crate::state::Disk + 'a>) -> Self {
+        self.disk = disk;
         self
     }
 
@@ -676,5 +693,7 @@ mod sync;
 mod teardown;
 pub use publish::status_line;
 
+#[cfg(test)]
+mod sim;
 #[cfg(test)]
 mod tests;

@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod duration;
 pub mod frr;
+pub mod lock;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
@@ -34,6 +35,8 @@ pub mod exit {
     pub const USAGE: u8 = 2;
     pub const DATAERR: u8 = 65;
     pub const NOINPUT: u8 = 66;
+    /// Another daemon already runs with the same state file.
+    pub const CANTCREAT: u8 = 73;
     /// Stopped, but FRR did not confirm that every prefix was withdrawn.
     pub const UNAVAILABLE: u8 = 69;
     pub const SOFTWARE: u8 = 70;
@@ -156,16 +159,33 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
         Mode::Run => notify::Notifier::from_env(),
         Mode::Withdraw => notify::Notifier::disabled(),
     };
-    // A state file still there means the previous run did not stop cleanly: what it
-    // managed and this configuration no longer lists must not stay announced.
-    let left_behind: Vec<config::Prefix> = config
+    // One daemon per state file. Holding the lock also proves that whoever wrote a state
+    // file still there is gone, whatever PID it names.
+    let state_path = config
         .global
         .state_file
         .as_deref()
-        .and_then(|p| state::read(p).ok())
-        .filter(|s| mode == Mode::Withdraw || !status::alive(s.pid))
-        .map(|s| s.prefixes())
-        .unwrap_or_default();
+        .and_then(|p| state::effective_path(p, o.dry_run));
+    let _lock = match (mode, &state_path) {
+        (Mode::Run, Some(p)) => match lock::acquire(p) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::error!(state_file = p.display().to_string().as_str(); "Cannot start: {e}.");
+                return exit::CANTCREAT;
+            }
+        },
+        _ => None,
+    };
+    // A state file still there means the previous run did not stop cleanly (it crashed,
+    // or could not confirm its withdrawals): what it may have announced and this
+    // configuration no longer lists must not stay announced.
+    let recorded = config
+        .global
+        .state_file
+        .as_deref()
+        .and_then(|p| state::read(p).ok());
+    let left_behind: Vec<config::Prefix> =
+        recorded.as_ref().map(|s| s.prefixes()).unwrap_or_default();
     let mut daemon = daemon::Daemon::new(config, &mut prober, &mut runner, &mut system)
         .retire(&left_behind)
         .dry_run(o.dry_run)
@@ -174,9 +194,30 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
         Mode::Run => daemon.run(),
         Mode::Withdraw => daemon.withdraw_everything(),
     };
+    drop(daemon);
     match exit {
-        daemon::Exit::Clean => exit::OK,
+        daemon::Exit::Clean => {
+            if mode == Mode::Withdraw {
+                settle_record(state_path.as_deref(), recorded.as_ref());
+            }
+            exit::OK
+        }
         daemon::Exit::Unconfirmed(_) => exit::UNAVAILABLE,
+    }
+}
+
+/// After `withdraw` confirmed everything: a crash record left by a daemon that is gone
+/// has been acted on, so it goes (a running daemon's state file is never touched).
+fn settle_record(path: Option<&std::path::Path>, recorded: Option<&state::Snapshot>) {
+    let (Some(path), Some(_)) = (path, recorded) else {
+        return;
+    };
+    if lock::held(path) == Some(false) && std::fs::remove_file(path).is_ok() {
+        log::info!(
+            state_file = path.display().to_string().as_str();
+            "Removed the state file {} left by a stopped daemon: everything it recorded is withdrawn.",
+            path.display()
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 //! the daemon uses it for the summary it logs and carries state over by itself.
 
 use crate::config::Config;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
@@ -35,15 +36,23 @@ impl Diff {
 
 pub fn diff(old: &Config, new: &Config) -> Diff {
     let mut d = Diff::default();
+    let by_name = |c: &Config| -> HashMap<String, usize> {
+        c.services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect()
+    };
+    let (olds, news) = (by_name(old), by_name(new));
     for s in &new.services {
-        match old.services.iter().find(|o| o.name == s.name) {
+        match olds.get(&s.name).map(|&i| &old.services[i]) {
             None => d.added.push(s.name.clone()),
             Some(o) if o == s => d.unchanged.push(s.name.clone()),
             Some(_) => d.changed.push(s.name.clone()),
         }
     }
     for o in &old.services {
-        if !new.services.iter().any(|s| s.name == o.name) {
+        if !news.contains_key(&o.name) {
             d.removed.push(o.name.clone());
         }
     }

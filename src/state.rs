@@ -1,6 +1,12 @@
 //! The state file: a JSON snapshot of every decision, rewritten atomically (temp file +
 //! rename) after every change and every reconcile, read by `anycastd status`.
 //!
+//! It is also the crash record: it lists every prefix the daemon may have announced (those
+//! of the configuration and those it is still withdrawing), written before FRR may announce
+//! any of them, so that after a crash `anycastd withdraw` and the next start know them all.
+//! A clean stop removes it; a stop that could not confirm every withdrawal leaves it,
+//! marked [`Phase::StoppedUnconfirmed`].
+//!
 //! The snapshot is plain data, built by the daemon and judged by [`Snapshot::verdict`],
 //! so that what `status` prints and the exit code it returns are pure functions of it.
 
@@ -30,6 +36,34 @@ pub struct Snapshot {
     pub refresh_seconds: f64,
     pub services: Vec<ServiceSnap>,
     pub frr: Vec<FrrSnap>,
+    /// Running, or stopped without confirming every withdrawal (a file written by an
+    /// older version has no phase: running).
+    #[serde(default)]
+    pub phase: Phase,
+    /// Prefixes no longer configured (a reload removed them, or a crashed run announced
+    /// them) that may still be announced until their withdrawal is confirmed.
+    #[serde(default)]
+    pub retiring: Vec<RecordedPrefix>,
+    /// After an unconfirmed stop: what may still be announced, as the daemon logged it.
+    #[serde(default)]
+    pub unconfirmed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    #[default]
+    Running,
+    /// The daemon stopped, but FRR did not confirm that every prefix was withdrawn.
+    StoppedUnconfirmed,
+}
+
+/// A prefix as the crash record keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordedPrefix {
+    pub prefix: String,
+    pub vrf: String,
+    pub vtysh: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -114,6 +148,26 @@ impl Snapshot {
             *v = (*v).max(level);
             why.push(text);
         };
+        if self.phase == Phase::StoppedUnconfirmed {
+            worse(
+                Verdict::Critical,
+                format!(
+                    "the daemon stopped without FRR confirming every withdrawal; these may still be announced: {}; run `anycastd withdraw`",
+                    self.unconfirmed.join("; ")
+                ),
+                &mut v,
+            );
+        }
+        for p in &self.retiring {
+            worse(
+                Verdict::Warning,
+                format!(
+                    "{} (vrf {}) is no longer configured and is being withdrawn",
+                    p.prefix, p.vrf
+                ),
+                &mut v,
+            );
+        }
         for f in &self.frr {
             if let Some(e) = &f.error {
                 worse(
@@ -174,23 +228,67 @@ impl Snapshot {
 }
 
 impl Snapshot {
-    /// Every prefix the run that wrote this snapshot managed: (prefix, vrf, vtysh).
+    /// Every prefix the run that wrote this snapshot may have announced: those of its
+    /// configuration and those it was still withdrawing.
     pub fn prefixes(&self) -> Vec<crate::config::Prefix> {
         let mut out: Vec<crate::config::Prefix> = Vec::new();
-        for p in self.services.iter().flat_map(|s| s.prefixes.iter()) {
-            let Ok(network) = crate::config::parse_prefix(&p.prefix) else {
+        let configured = self
+            .services
+            .iter()
+            .flat_map(|s| s.prefixes.iter())
+            .map(|p| (&p.prefix, &p.vrf, &p.vtysh));
+        let retiring = self.retiring.iter().map(|p| (&p.prefix, &p.vrf, &p.vtysh));
+        for (text, vrf, vtysh) in configured.chain(retiring) {
+            let Ok(network) = crate::config::parse_prefix(text) else {
                 continue;
             };
             let prefix = crate::config::Prefix {
                 network,
-                vrf: (p.vrf != "default").then(|| p.vrf.clone()),
-                vtysh: std::path::PathBuf::from(&p.vtysh),
+                vrf: (vrf != "default").then(|| vrf.clone()),
+                vtysh: std::path::PathBuf::from(vtysh),
             };
             if !out.contains(&prefix) {
                 out.push(prefix);
             }
         }
         out
+    }
+}
+
+/// Where a daemon writes its state: a dry run beside the real daemon's file, never over it.
+pub fn effective_path(path: &Path, dry_run: bool) -> Option<std::path::PathBuf> {
+    if !dry_run {
+        return Some(path.to_path_buf());
+    }
+    let mut name = path.file_name()?.to_os_string();
+    name.push(".dry-run");
+    Some(path.with_file_name(name))
+}
+
+/// Where the daemon's files go: the real file system, or a fake one in tests (the
+/// simulation keeps exactly what was written before a crash and nothing after).
+pub trait Disk {
+    /// Replace `path` atomically with `contents` (creating its directory when missing).
+    fn write(&mut self, path: &Path, contents: &[u8]) -> io::Result<()>;
+    fn remove(&mut self, path: &Path);
+}
+
+/// The real file system: temp file, fsync, rename.
+#[derive(Debug, Default)]
+pub struct RealDisk;
+
+impl Disk for RealDisk {
+    fn write(&mut self, path: &Path, contents: &[u8]) -> io::Result<()> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                fs::create_dir_all(dir)?;
+            }
+        }
+        write_atomic(path, contents)
+    }
+
+    fn remove(&mut self, path: &Path) {
+        let _ = fs::remove_file(path);
     }
 }
 
@@ -270,6 +368,45 @@ mod tests {
         let mut s = snap();
         s.frr[0].error = Some("bgpd is not reachable".into());
         assert_eq!(s.verdict().0, Verdict::Critical);
+    }
+
+    #[test]
+    fn the_crash_record_lists_retiring_prefixes_and_an_unconfirmed_stop() {
+        let mut s = snap();
+        s.retiring.push(RecordedPrefix {
+            prefix: "203.0.113.80/32".into(),
+            vrf: "blue".into(),
+            vtysh: "/usr/bin/vtysh".into(),
+        });
+        let listed: Vec<String> = s
+            .prefixes()
+            .iter()
+            .map(|p| format!("{} {:?}", p.canonical(), p.vrf))
+            .collect();
+        assert_eq!(
+            listed,
+            ["203.0.113.53/32 None", "203.0.113.80/32 Some(\"blue\")"]
+        );
+        assert_eq!(s.verdict().0, Verdict::Warning);
+        s.phase = Phase::StoppedUnconfirmed;
+        s.unconfirmed = vec!["/usr/bin/vtysh vrf blue 203.0.113.80/32".into()];
+        let (v, why) = s.verdict();
+        assert_eq!(v, Verdict::Critical);
+        assert!(why[0].contains("anycastd withdraw"), "{why:?}");
+        let text = serde_json::to_string(&s).unwrap();
+        assert!(text.contains("\"phase\":\"stopped_unconfirmed\""), "{text}");
+    }
+
+    #[test]
+    fn a_state_file_of_the_previous_version_still_loads() {
+        let mut v = serde_json::to_value(snap()).unwrap();
+        let obj = v.as_object_mut().unwrap();
+        for k in ["phase", "retiring", "unconfirmed"] {
+            obj.remove(k);
+        }
+        let old: Snapshot = serde_json::from_value(v).unwrap();
+        assert_eq!(old.phase, Phase::Running);
+        assert_eq!(old.prefixes().len(), 1);
     }
 
     #[test]

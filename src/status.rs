@@ -47,7 +47,11 @@ pub fn report(snap: &Snapshot, now: f64, running: bool) -> Report {
     let mut out = String::new();
     let age = now - snap.written_unix;
     let (mut verdict, mut why) = snap.verdict();
-    if !running {
+    if !running && snap.phase == crate::state::Phase::StoppedUnconfirmed {
+        // Not a mystery but a job: prefixes may be announced with nobody watching them.
+        verdict = Verdict::Critical;
+        why.insert(0, format!("the daemon (pid {}) has stopped", snap.pid));
+    } else if !running {
         verdict = Verdict::Unknown;
         why.insert(0, format!("the daemon (pid {}) is not running", snap.pid));
     } else if age > stale_after(snap) {
@@ -171,7 +175,9 @@ pub fn run(path: &Path, json: bool) -> u8 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0);
-    let r = report(&snap, now, alive(snap.pid));
+    // The lock tells for sure; without a lock file (an older daemon), the PID has to do.
+    let running = crate::lock::held(path).unwrap_or_else(|| alive(snap.pid));
+    let r = report(&snap, now, running);
     if json {
         let mut v = serde_json::to_value(&snap).unwrap_or_default();
         let (_, why) = snap.verdict();

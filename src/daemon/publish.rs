@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::reconcile::Intent;
-use crate::state::{CheckSnap, FrrSnap, PrefixSnap, ServiceSnap, Snapshot};
+use crate::state::{CheckSnap, FrrSnap, Phase, PrefixSnap, RecordedPrefix, ServiceSnap, Snapshot};
 
 fn unix(t: SystemTime) -> f64 {
     t.duration_since(std::time::UNIX_EPOCH)
@@ -116,7 +116,25 @@ impl Daemon<'_> {
             .chain([g.reconcile_interval])
             .max()
             .unwrap_or(g.reconcile_interval);
+        let retiring = self
+            .instances
+            .iter()
+            .flat_map(|i| {
+                i.retiring.iter().map(|(vrf, net)| RecordedPrefix {
+                    prefix: canonical(net),
+                    vrf: vrf_label(vrf).to_string(),
+                    vtysh: i.vtysh.display().to_string(),
+                })
+            })
+            .collect();
+        let (phase, unconfirmed) = match &self.stopped {
+            Some(remaining) => (Phase::StoppedUnconfirmed, remaining.clone()),
+            None => (Phase::Running, Vec::new()),
+        };
         Snapshot {
+            phase,
+            retiring,
+            unconfirmed,
             version: crate::state::VERSION,
             pid: std::process::id(),
             written_at: iso(now),
@@ -162,9 +180,9 @@ impl Daemon<'_> {
             return self.publish_rest(&snap);
         };
         {
-            let written = serde_json::to_vec_pretty(&snap)
+            let written = serde_json::to_vec(&snap)
                 .map_err(std::io::Error::other)
-                .and_then(|bytes| write_file(&path, &bytes));
+                .and_then(|bytes| self.disk.write(&path, &bytes));
             match written {
                 Ok(()) => {
                     self.state_failed = false;
@@ -191,7 +209,7 @@ impl Daemon<'_> {
             .filter(|_| !self.dry_run)
         {
             let text = crate::metrics::render(snap);
-            match write_file(&path, text.as_bytes()) {
+            match self.disk.write(&path, text.as_bytes()) {
                 Ok(()) => self.metrics_failed = false,
                 Err(e) if !self.metrics_failed => {
                     self.metrics_failed = true;
@@ -215,32 +233,18 @@ impl Daemon<'_> {
             .send("STOPPING=1\nSTATUS=withdrawing every prefix");
     }
 
-    /// The state file describes a running daemon: remove it when we stop.
-    pub(super) fn remove_state_file(&self) {
+    /// A clean stop: nothing of ours is left in FRR, so the crash record goes.
+    pub(super) fn remove_state_file(&mut self) {
         if let Some(path) = self.state_path() {
-            let _ = std::fs::remove_file(path);
+            self.disk.remove(&path);
         }
     }
 
     /// A dry run writes its state beside the real daemon's, never over it.
     fn state_path(&self) -> Option<PathBuf> {
-        let path = self.config.global.state_file.clone()?;
-        if !self.dry_run {
-            return Some(path);
-        }
-        let mut name = path.file_name()?.to_os_string();
-        name.push(".dry-run");
-        Some(path.with_file_name(name))
+        let path = self.config.global.state_file.as_deref()?;
+        crate::state::effective_path(path, self.dry_run)
     }
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir)?;
-        }
-    }
-    crate::state::write_atomic(path, bytes)
 }
 
 /// `3 services: 2 healthy, 5/6 prefixes announced`

@@ -213,7 +213,11 @@ impl Daemon<'_> {
             seen.remove(key);
         }
         seen.extend(applied.announce.iter().cloned());
-        self.instances[i].advertised = self.probe_advertised(i, &seen);
+        let probe = self.probe_set(i, &seen);
+        let found = self.probe_advertised(i, &probe);
+        let advertised = &mut self.instances[i].advertised;
+        advertised.retain(|k, _| seen.contains(k) && !probe.contains(k));
+        advertised.extend(found);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
         self.recovered(i);
@@ -295,23 +299,42 @@ impl Daemon<'_> {
             !refused
         });
         let mut applied = Changes::default();
+        let mut after: Option<RunningConfig> = None;
         if !batch.is_empty() {
             match self.apply(i, running, &batch) {
                 Ok(()) => applied = batch,
                 Err(f) if f.kind == REJECTED => {
-                    let withdrawals = Changes {
-                        withdraw: batch.withdraw.clone(),
-                        announce: BTreeSet::new(),
-                    };
-                    if !withdrawals.is_empty() {
-                        self.apply(i, running, &withdrawals)?;
+                    // vtysh stopped at the refused command: what came before it (every
+                    // withdrawal, maybe some announcements) was applied. Read back what
+                    // FRR really did, audit that, and do the rest.
+                    let now = self.read_running(i)?;
+                    let (gone, still): (BTreeSet<_>, BTreeSet<_>) = batch
+                        .withdraw
+                        .iter()
+                        .cloned()
+                        .partition(|(v, n)| !now.has(v, n));
+                    applied.withdraw = gone;
+                    if !still.is_empty() {
+                        let rest = Changes {
+                            withdraw: still.clone(),
+                            announce: BTreeSet::new(),
+                        };
+                        self.apply(i, &now, &rest)?;
+                        applied.withdraw.extend(still);
                     }
-                    applied.withdraw = withdrawals.withdraw;
-                    alone.extend(batch.announce.iter().cloned());
+                    for key in &batch.announce {
+                        if now.has(&key.0, &key.1) {
+                            applied.announce.insert(key.clone());
+                        } else {
+                            alone.push(key.clone());
+                        }
+                    }
+                    after = Some(now);
                 }
                 Err(f) => return Err(f),
             }
         }
+        let running = after.as_ref().unwrap_or(running);
         for key in alone {
             let one = Changes {
                 announce: BTreeSet::from([key.clone()]),
@@ -344,6 +367,33 @@ impl Daemon<'_> {
         let wanted = &changes.announce;
         self.instances[i].rejected.retain(|k, _| wanted.contains(k));
         Ok(applied)
+    }
+
+    /// Which prefixes the import check asks about at this reconcile: every one whose
+    /// answer is unknown or bad, and up to `PROBE_ROTATION` of the good ones in turn, so
+    /// that a reconcile costs the same with 10 or 10,000 prefixes announced.
+    fn probe_set(
+        &mut self,
+        i: usize,
+        seen: &BTreeSet<(Vrf, IpNetwork)>,
+    ) -> BTreeSet<(Vrf, IpNetwork)> {
+        let inst = &mut self.instances[i];
+        let good = |k: &(Vrf, IpNetwork)| inst.advertised.get(k) == Some(&true);
+        let mut out: BTreeSet<_> = seen.iter().filter(|k| !good(k)).cloned().collect();
+        let start = inst.probe_cursor.take();
+        let after = seen
+            .iter()
+            .filter(|k| start.as_ref().is_none_or(|s| *k > s))
+            .chain(seen.iter())
+            .filter(|k| good(k))
+            .take(PROBE_ROTATION.min(seen.len()));
+        let mut last = None;
+        for k in after {
+            out.insert(k.clone());
+            last = Some(k.clone());
+        }
+        inst.probe_cursor = last;
+        out
     }
 
     /// The import check: which of `present` bgpd really advertises (has a valid path

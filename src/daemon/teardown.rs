@@ -11,7 +11,14 @@ impl Daemon<'_> {
         log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
         self.publish_stopping();
         let exit = self.teardown("shutdown");
-        self.remove_state_file();
+        match &exit {
+            Exit::Clean => self.remove_state_file(),
+            // The crash record stays, marked: `withdraw` and the next start act on it.
+            Exit::Unconfirmed(remaining) => {
+                self.stopped = Some(remaining.clone());
+                self.publish_now();
+            }
+        }
         for svc in &self.config.services {
             log::info!(service = svc.name.as_str(); "Service \"{}\" terminated.", svc.name);
         }

@@ -154,6 +154,27 @@ impl FrrState {
         if cmds == ["show running-config"] {
             return ok(self.render());
         }
+        if cmds.iter().all(|c| c.starts_with("show bgp")) {
+            // The import check: a valid path for each configured prefix.
+            let answers: Vec<&str> = cmds
+                .iter()
+                .map(|c| {
+                    let w: Vec<&str> = c.split_whitespace().collect();
+                    let vrf = (w[2] == "vrf").then(|| w[3].to_string());
+                    let net: IpNetwork = w[w.len() - 2].parse().unwrap();
+                    let has = self
+                        .instances
+                        .get(&vrf)
+                        .is_some_and(|(_, n)| n.contains(&net));
+                    if has {
+                        r#"{"paths":[{"valid":true}]}"#
+                    } else {
+                        "{}"
+                    }
+                })
+                .collect();
+            return ok(answers.join("\n"));
+        }
         let mut ctx: Option<Vrf> = None;
         for c in cmds {
             let w: Vec<&str> = c.split_whitespace().collect();
@@ -1169,4 +1190,115 @@ fn the_state_file_lists_a_prefix_before_frr_may_announce_it() {
     assert_eq!(*checked.borrow(), 2, "both announcements were checked");
     assert!(!frr.borrow().has(None, "203.0.113.80/32"));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_reconcile_asks_bgpd_about_a_bounded_number_of_good_prefixes() {
+    let r = run(
+        &many_services(300, "1"),
+        frr_with(&[], None),
+        term_at(30),
+        |_, _, _| Ok(()),
+    );
+    let st = r.frr.borrow();
+    let probes: Vec<usize> = st
+        .calls
+        .iter()
+        .filter(|c| c[0].starts_with("show bgp"))
+        .map(Vec::len)
+        .collect();
+    // The first asks about all 300 (unknown), the next ones about 100 each, in turn.
+    assert_eq!(probes[0], 300, "{probes:?}");
+    assert!(probes.len() >= 4, "{probes:?}");
+    assert!(probes[1..].iter().all(|&n| n == 100), "{probes:?}");
+    // Three rounds after the first cover every prefix once.
+    let asked: BTreeSet<&String> = st
+        .calls
+        .iter()
+        .filter(|c| c[0].starts_with("show bgp"))
+        .skip(1)
+        .take(3)
+        .flatten()
+        .collect();
+    assert_eq!(asked.len(), 300);
+    assert_eq!(r.exit, Exit::Clean);
+}
+
+thread_local! {
+    static CAPTURED: RefCell<Option<Vec<(log::Level, String)>>> = const { RefCell::new(None) };
+}
+
+/// A logger that keeps what the current thread logs while [`capture_logs`] runs.
+struct Capture;
+
+impl log::Log for Capture {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        CAPTURED.with(|c| {
+            if let Some(v) = c.borrow_mut().as_mut() {
+                v.push((record.level(), record.args().to_string()));
+            }
+        });
+    }
+    fn flush(&self) {}
+}
+
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, Vec<(log::Level, String)>) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = log::set_logger(&Capture);
+        log::set_max_level(log::LevelFilter::Info);
+    });
+    CAPTURED.with(|c| *c.borrow_mut() = Some(Vec::new()));
+    let out = f();
+    let logs = CAPTURED.with(|c| c.borrow_mut().take().unwrap_or_default());
+    (out, logs)
+}
+
+/// vtysh stops at a refused announcement after applying what came before it: the audit
+/// says what FRR really did, and nothing is sent twice or reported as "already gone".
+#[test]
+fn a_partial_batch_is_audited_as_frr_applied_it() {
+    let cfg = r#"
+[global]
+reconcile_interval = 5
+[services.dns]
+prefixes.frrouting = ["203.0.113.53"]
+checks.cabourotte = [{ name = "dns", interval = 1 }]
+[services.web]
+prefixes.frrouting = ["203.0.113.80"]
+checks.cabourotte = [{ name = "web", interval = 1 }]
+[services.ll]
+prefixes.frrouting = ["203.0.113.99"]
+checks.cabourotte = [{ name = "ll", interval = 1 }]
+"#;
+    let mut frr = frr_with(&["203.0.113.53/32"], None);
+    frr.refuse.insert("203.0.113.99/32".parse().unwrap());
+    let (r, logs) = capture_logs(|| {
+        run(cfg, frr, term_at(3), |name, _, _| {
+            if name == "dns" {
+                Err(Failure::Failed("down".into()))
+            } else {
+                Ok(())
+            }
+        })
+    });
+    let said = |needle: &str| logs.iter().any(|(_, m)| m.contains(needle));
+    assert!(said("Withdrew prefix 203.0.113.53/32"), "{logs:#?}");
+    assert!(said("Announced prefix 203.0.113.80/32"), "{logs:#?}");
+    assert!(
+        said("FRR refuses to announce prefix 203.0.113.99/32"),
+        "{logs:#?}"
+    );
+    assert!(!said("already gone"), "{logs:#?}");
+    let st = r.frr.borrow();
+    let withdrawals = st
+        .calls
+        .iter()
+        .filter(|c| c.contains(&"no network 203.0.113.53/32".to_string()))
+        .count();
+    assert_eq!(withdrawals, 1, "{:?}", st.calls);
+    assert_eq!(r.exit, Exit::Clean);
 }

@@ -5,6 +5,7 @@ mod bench;
 mod cabourotte;
 mod config_corpus;
 mod core;
+mod crash;
 mod docs;
 mod e2e;
 mod faults;
