@@ -19,7 +19,8 @@
 //!   the settle time, and a SIGTERM that exits 0 leaves nothing of ours in FRR.
 //!
 //! `cargo test --lib daemon::sim` runs [`DEFAULT_SEEDS`] seeds; `ANYCASTD_SIM_SEEDS=N`
-//! runs N, `ANYCASTD_SIM_SEED=S` replays one with its trace (`make sim`).
+//! runs N (from `ANYCASTD_SIM_FIRST`, default 1), `ANYCASTD_SIM_SEED=S` replays one with its
+//! trace, `ANYCASTD_SIM_LIVE=1` prints it as it happens (`make sim`).
 
 use super::*;
 use crate::cabourotte;
@@ -145,6 +146,8 @@ struct World {
     ever: BTreeSet<Key>,
     modes: Vec<Mode>,
     failing_since: Vec<Option<Instant>>,
+    /// When each service last joined the configuration.
+    joined: Vec<Instant>,
     /// bgpd's running config: VRF -> (ASN, networks).
     frr: BTreeMap<Vrf, (String, BTreeSet<IpNetwork>)>,
     /// Lines the operator configured that the daemon must never touch.
@@ -257,7 +260,11 @@ impl World {
             if !self.has(key) {
                 continue;
             }
-            let failing = svcs.iter().filter_map(|&s| self.failing_since[s]).min();
+            // A service counts from when it failed or joined the configuration, later of.
+            let failing = svcs
+                .iter()
+                .filter_map(|&s| self.failing_since[s].map(|t| t.max(self.joined[s])))
+                .min();
             let Some(since) = failing else { continue };
             let from = [
                 Some(since),
@@ -307,6 +314,9 @@ impl World {
     }
 
     fn write_config(&mut self, chosen: BTreeSet<usize>) {
+        for &s in chosen.difference(&self.current) {
+            self.joined[s] = self.now;
+        }
         let text = self.universe.config_text(&chosen, &self.state_path);
         std::fs::write(&self.config_path, text).unwrap();
         for &s in &chosen {
@@ -838,6 +848,7 @@ pub fn run_seed(seed: u64) -> (u32, Vec<String>) {
         ever: BTreeSet::new(),
         modes: vec![Mode::Pass; 6],
         failing_since: vec![None; 6],
+        joined: vec![t0; 6],
         frr,
         unmanaged: BTreeSet::from([unmanaged]),
         hand_added: BTreeSet::new(),
@@ -923,11 +934,9 @@ fn seeds() -> (u64, u64) {
     if let Some(s) = one {
         return (s, 1);
     }
-    let n = std::env::var("ANYCASTD_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(DEFAULT_SEEDS);
-    (1, n)
+    let var = |name: &str| std::env::var(name).ok().and_then(|s| s.parse().ok());
+    let n = var("ANYCASTD_SIM_SEEDS").unwrap_or(DEFAULT_SEEDS);
+    (var("ANYCASTD_SIM_FIRST").unwrap_or(1), n)
 }
 
 #[test]
