@@ -4,7 +4,8 @@
 #
 # The crates of Cargo.lock are vendored once per Cargo.lock into the root (vendor.sh: the
 # only step that needs crates.io, made with this machine's cargo); the work tree (committed or not, without target/ and .git/) is copied to /build/anycastd
-# there, and built with `cargo test --offline --locked --lib --bins`. Its target dir stays
+# there, and built with `cargo test --offline --locked --lib --bins` (the simulation with
+# 100 seeds, ANYCASTD_SIM_SEEDS: `make test` runs the default number). Its target dir stays
 # in the root for the next run. Root only: chroot, and /proc mounted for the build in a
 # mount namespace of its own (nothing is mounted on the host).
 set -eu
@@ -26,7 +27,7 @@ build=/build/anycastd
 in_root() {
 	unshare -m sh -c 'mount -t proc proc "$1/proc" && shift && exec chroot "$@"' sh "$root" "$root" \
 		env -i PATH=/usr/bin:/bin HOME=/root CARGO_HOME=/build/cargo-home \
-		CARGO_TARGET_DIR=/build/target "$@"
+		CARGO_TARGET_DIR=/build/target ANYCASTD_SIM_SEEDS="${ANYCASTD_SIM_SEEDS:-100}" "$@"
 }
 
 rm -rf "$root$build"
