@@ -1,6 +1,6 @@
 # anycastd: the one entry point for building, testing, installing and packaging.
 #   make build | test | test-frr10 | msrv | sim | lint | bench | demo | install | deb
-#   make deb-trixie | package-test
+#   make deb-trixie | deb-bookworm | package-test
 #   make install-systemd | install-openrc | install-runit  (install, then the service files)
 # Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR (/etc), NOMAN (set: no man pages),
 #            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES,
@@ -16,7 +16,8 @@ DOCDIR = $(PREFIX)/share/doc/anycastd
 BIN = target/release/anycastd
 
 .PHONY: all build test test-unit test-integration test-frr10 msrv sim lint lint-systemd bench demo \
-	install uninstall clean install-systemd install-openrc install-runit deb deb-trixie package-test
+	install uninstall clean install-systemd install-openrc install-runit deb deb-trixie deb-bookworm \
+	package-test
 
 # Service files (packaging/): the paths they name are rewritten for PREFIX and SYSCONFDIR.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -27,7 +28,7 @@ SUBST = sed -e 's|/usr/bin/anycastd|$(BINDIR)/anycastd|g' -e 's|/etc/anycastd|$(
 # $(call subst_install,MODE,SOURCE,DEST): install SOURCE with the paths rewritten.
 subst_install = { $(SUBST) $(2) >$(3).new && chmod $(1) $(3).new && mv -f $(3).new $(3); }
 # Shell scripts of packaging/ (the OpenRC and runit settings files are sourced sh too).
-PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/build-deb-trixie.sh packaging/test/*.sh \
+PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/build-deb-root.sh packaging/test/*.sh \
 	packaging/runit/anycastd/run packaging/runit/anycastd/finish packaging/runit/anycastd/log/run \
 	packaging/openrc/anycastd.initd packaging/debian/anycastd.init \
 	packaging/debian/anycastd.postinst packaging/debian/anycastd.postrm
@@ -151,18 +152,23 @@ deb:
 	CARGO='$(CARGO)' DEB_BUILDDIR='$(DEB_BUILDDIR)' DEB_PROFILES='$(DEB_PROFILES)' \
 		packaging/build-deb.sh
 
-# `make deb` in the trixie root of tests/trixie/root.sh: Debian 13's cargo, rustc and
-# lintian, offline (root; the root is built once).
+# `make deb` in a Debian root of tests/trixie/root.sh, with that release's own cargo, rustc
+# and lintian, offline (root; each root is built once): the package for Debian 13 in
+# $(DEB_BUILDDIR)/trixie, for Debian 12 (cargo-web, rustc-web) in $(DEB_BUILDDIR)/bookworm.
 deb-trixie:
-	DEB_BUILDDIR='$(DEB_BUILDDIR)' packaging/build-deb-trixie.sh
+	SUITE=trixie DEB_BUILDDIR='$(DEB_BUILDDIR)/trixie' packaging/build-deb-root.sh
 
-# The .deb that Debian 13's toolchain built (make deb-trixie) in a fresh chroot of each of
-# PACKAGE_TEST_SUITES, then its sysvinit, runit, OpenRC (and, with systemd-nspawn, systemd)
-# services for real (root; debootstrap and the Debian mirror). Minutes.
+deb-bookworm:
+	SUITE=bookworm DEB_BUILDDIR='$(DEB_BUILDDIR)/bookworm' packaging/build-deb-root.sh
+
+# For each of PACKAGE_TEST_SUITES: the package that release's toolchain built (make
+# deb-SUITE) in a fresh chroot of it, then its sysvinit, runit, OpenRC (and, with
+# systemd-nspawn, systemd) services for real (root; debootstrap and the Debian mirror).
 PACKAGE_TEST_SUITES ?= bookworm trixie
-package-test: deb-trixie
+package-test:
 	for suite in $(PACKAGE_TEST_SUITES); do \
-		SUITE=$$suite DEB_BUILDDIR='$(DEB_BUILDDIR)' packaging/test/package-test.sh || exit 1; \
+		$(MAKE) --no-print-directory deb-$$suite && \
+		SUITE=$$suite DEB_BUILDDIR='$(DEB_BUILDDIR)/'$$suite packaging/test/package-test.sh || exit 1; \
 	done
 
 clean:

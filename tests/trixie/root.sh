@@ -1,14 +1,15 @@
 #!/bin/sh
 # The Debian 13 (trixie) root the FRR 10.3 lab, `make msrv` and `make deb-trixie` run
-# from, built once and kept outside the work tree:
+# from, built once and kept outside the work tree (ANYCASTD_ROOT_SUITE=bookworm: the
+# Debian 12 root of `make deb-bookworm`, the same way):
 #
 #   tests/trixie/root.sh [SET...]      make sure the root exists with the packages of SETs,
 #                                      then print its path on stdout
 #
 #   SET  frr    frr (FRR 10.3: the lab's routers and vtysh)
-#        rust   rustc cargo (Debian's 1.85: make msrv)
-#        deb    build-essential debhelper dh-runit dpkg-dev lintian make rustc cargo
-#               (make deb-trixie)
+#        rust   rustc cargo (Debian's 1.85: make msrv; bookworm: rustc-web cargo-web)
+#        deb    build-essential debhelper dh-runit dpkg-dev lintian make, and rust's
+#               (make deb-trixie, make deb-bookworm)
 #
 # The root is `debootstrap --variant=minbase trixie`, then `apt-get install` of the sets
 # with a policy-rc.d that exits 101 (no package starts a service). A set is there when its
@@ -16,24 +17,30 @@
 # debootstrap left half done (its debootstrap/ directory, no apt-get) is made again.
 # Concurrent callers wait for each other (flock). Needs root and the Debian mirror.
 #
-# Environment: ANYCASTD_TRIXIE_ROOT (/var/cache/anycastd-test/trixie), DEBIAN_MIRROR (the
-# first Debian URI of this machine's apt sources, else deb.debian.org), ANYCASTD_REBUILD=1
-# makes the root again.
+# Environment: ANYCASTD_ROOT_SUITE (trixie, or bookworm), ANYCASTD_TRIXIE_ROOT
+# (/var/cache/anycastd-test/trixie), ANYCASTD_BOOKWORM_ROOT (/var/cache/anycastd-test/bookworm),
+# DEBIAN_MIRROR (the first Debian URI of this machine's apt sources, else deb.debian.org),
+# ANYCASTD_REBUILD=1 makes the root again.
 # shellcheck disable=SC2016 # dpkg-query formats are not shell expansions
 set -eu
 
-root=${ANYCASTD_TRIXIE_ROOT:-/var/cache/anycastd-test/trixie}
-case $root in /?*) ;; *) echo "root.sh: ANYCASTD_TRIXIE_ROOT must be absolute" >&2; exit 2 ;; esac
-[ "$root" != / ] || { echo "root.sh: ANYCASTD_TRIXIE_ROOT must not be /" >&2; exit 2; }
+suite=${ANYCASTD_ROOT_SUITE:-trixie}
+case $suite in
+trixie) root=${ANYCASTD_TRIXIE_ROOT:-/var/cache/anycastd-test/trixie} rust="rustc cargo" ;;
+bookworm) root=${ANYCASTD_BOOKWORM_ROOT:-/var/cache/anycastd-test/bookworm} rust="rustc-web cargo-web" ;;
+*) echo "root.sh: ANYCASTD_ROOT_SUITE=$suite: trixie or bookworm" >&2; exit 2 ;;
+esac
+case $root in /?*) ;; *) echo "root.sh: the root must be an absolute path" >&2; exit 2 ;; esac
+[ "$root" != / ] || { echo "root.sh: the root must not be /" >&2; exit 2; }
 
-say() { printf 'trixie-root: %s\n' "$*" >&2; }
+say() { printf 'anycastd-root: %s\n' "$*" >&2; }
 die() { say "ERROR: $*"; exit 1; }
 
 packages() {
 	case $1 in
 	frr) echo frr ;;
-	rust) echo rustc cargo ;;
-	deb) echo build-essential debhelper dh-runit dpkg-dev lintian make rustc cargo ;;
+	rust) echo "$rust" ;;
+	deb) echo build-essential debhelper dh-runit dpkg-dev lintian make "$rust" ;;
 	*) die "unknown set $1 (frr, rust, deb)" ;;
 	esac
 }
@@ -115,17 +122,17 @@ if [ ! -x "$root/usr/bin/apt-get" ]; then
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 debootstrap >/dev/null
 		}
 	fi
-	say "debootstrap --variant=minbase trixie $root $mirror"
+	say "debootstrap --variant=minbase $suite $root $mirror"
 	log=$(mktemp /tmp/anycastd-debootstrap.XXXXXX)
-	$nice debootstrap --variant=minbase trixie "$root" "$mirror" >"$log" 2>&1 ||
+	$nice debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$log" 2>&1 ||
 		{ tail -n 20 "$log" >&2; die "debootstrap failed (log: $log)"; }
 	rm -f "$log"
 	say "debootstrap: $(($(date +%s) - t0)) s"
 	security=${mirror%/debian}/debian-security
 	{
-		echo "deb $mirror trixie main"
-		echo "deb $mirror trixie-updates main"
-		echo "deb $security trixie-security main"
+		echo "deb $mirror $suite main"
+		echo "deb $mirror $suite-updates main"
+		echo "deb $security $suite-security main"
 	} >"$root/etc/apt/sources.list"
 	printf 'APT::Install-Recommends "false";\nAcquire::Languages "none";\nDpkg::Use-Pty "false";\n' \
 		>"$root/etc/apt/apt.conf.d/90anycastd"
