@@ -5,6 +5,10 @@
 
 use super::*;
 
+/// Another session holds FRR's configuration lock: retried with the usual back-off, and
+/// never taken for FRR refusing a prefix.
+pub(super) const FRR_BUSY: &str = "FRR is busy: another session holds its configuration lock";
+
 impl Daemon<'_> {
     pub(super) fn run_vtysh(
         &mut self,
@@ -125,6 +129,8 @@ impl Daemon<'_> {
             // vtysh stops at the failing `no network`: the rest was not applied. The next
             // read shows what FRR really has.
             ALREADY_GONE
+        } else if frr::config_locked(&out.stdout) || frr::config_locked(&out.stderr) {
+            FRR_BUSY
         } else if out.stderr.contains("is not running") || out.stderr.contains("failed to connect")
         {
             "bgpd is not reachable"
@@ -523,9 +529,10 @@ impl Daemon<'_> {
             (BACKOFF_MIN * 2u32.saturating_pow(exp)).min(BACKOFF_MAX)
         };
         if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
-            // Someone removed a line between our read and our write: worth a warning,
-            // not an error; the next read shows the truth.
-            let level = if benign {
+            // Someone removed a line between our read and our write, or another session
+            // holds FRR's configuration lock: worth a warning, not an error; the next read
+            // shows the truth.
+            let level = if benign || f.kind == FRR_BUSY {
                 log::Level::Warn
             } else {
                 log::Level::Error
