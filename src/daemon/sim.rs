@@ -357,10 +357,13 @@ impl World {
     /// The world moves on: one random event.
     fn event(&mut self) {
         if self.broken {
-            // The daemon has read the broken file by now; the operator puts it right.
+            // The operator puts the broken file right and reloads: the daemon may have
+            // read only the broken one (two edits before one SIGHUP was taken).
             self.broken = false;
             let chosen = self.current.clone();
             self.write_config(chosen);
+            self.note("the configuration is put right; SIGHUP".into());
+            self.pending.get_or_insert(Signal::Hup);
         }
         let roll = self.rng.below(100);
         match roll {
