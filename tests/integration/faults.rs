@@ -974,7 +974,7 @@ fn f10_vtysh_hang_keeps_the_poll_schedule() {
         "FAULT vtysh_hang: pauses between a hung vtysh call's end and the next attempt: {pauses:.3?} s"
     );
     assert!(
-        pauses.len() >= 2 && pauses.iter().all(|p| *p >= 0.9),
+        !pauses.is_empty() && pauses.iter().all(|p| *p >= 0.9),
         "after a vtysh timeout the retry must wait its back-off (>= 1 s); pauses {pauses:.3?} s\n{}",
         timeline(&h.d, h.from, true)
     );
