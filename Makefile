@@ -94,8 +94,13 @@ lint-systemd:
 		>"$$tmp/security" || { cat "$$tmp/security"; exit 1; }; } && \
 	tail -n 1 "$$tmp/security"
 
+# Benchmarks, figures not assertions: our release build against the Python anycastd 0.1.12
+# (installed from PyPI into target/bench/venv, kept for the next run), side by side in one
+# run, one table at the end; every number in target/bench/results.json, the scale plot in
+# target/bench/scale.svg (gnuplot), the daemons' logs in target/bench/logs/. The real-FRR
+# scenarios need root and FRR. About 12 minutes.
 bench: build
-	$(CARGO) test $(CARGO_FLAGS) --release --test integration bench -- --ignored --nocapture --test-threads=1
+	$(CARGO) test $(CARGO_FLAGS) --release --test integration bench::side_by_side -- --ignored --exact --nocapture --test-threads=1
 
 # The demo is an ignored integration test: it reuses the FRR lab and the Cabourotte
 # stand-in of the test suite, and prints each step as it happens.

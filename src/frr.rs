@@ -1,5 +1,6 @@
-//! FRR's dialect, pure: what `vtysh -d bgpd -c 'show running-config'` says is configured,
-//! and the vtysh command lines that turn a plan of changes into configuration.
+//! FRR's dialect, pure: what `vtysh -d bgpd -c 'show running-config'` says is configured
+//! (for the daemon and for `check --frr` alike: one parser), and the vtysh command lines
+//! that turn a plan of changes into configuration.
 //!
 //! This module knows nothing of health or of processes. It never lets vtysh normalise
 //! anything: prefixes are canonical before they get here, the address family is chosen
@@ -19,12 +20,128 @@ pub struct RunningConfig {
     pub instances: BTreeMap<Vrf, BgpInstance>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BgpInstance {
     /// As FRR prints it (plain or dotted notation): echoed back unchanged.
     pub asn: String,
     /// `network` lines of the ipv4 and ipv6 unicast address families.
     pub networks: BTreeSet<IpNetwork>,
+    /// `bgp ebgp-requires-policy` (RFC 8212): an eBGP neighbor without an outbound
+    /// route-map is sent nothing. On unless ` no bgp ebgp-requires-policy`.
+    pub ebgp_requires_policy: bool,
+    /// `bgp network import-check`: a `network` is advertised only while the routing
+    /// table has it. On unless ` no bgp network import-check`.
+    pub import_check: bool,
+    /// `bgp default ipv4-unicast` (on unless ` no bgp default ipv4-unicast`) and `bgp
+    /// default ipv6-unicast` (off unless printed): whether a neighbor is active in that
+    /// address family without an `activate` line (FRR then prints none).
+    pub default_ipv4_unicast: bool,
+    pub default_ipv6_unicast: bool,
+    /// Neighbors and peer groups by name (address, interface or group), as configured.
+    pub neighbors: BTreeMap<String, Neighbor>,
+}
+
+impl Default for BgpInstance {
+    /// FRR's defaults (profile `traditional`) for an instance whose running config says
+    /// nothing else.
+    fn default() -> Self {
+        BgpInstance {
+            asn: String::new(),
+            networks: BTreeSet::new(),
+            ebgp_requires_policy: true,
+            import_check: true,
+            default_ipv4_unicast: true,
+            default_ipv6_unicast: false,
+            neighbors: BTreeMap::new(),
+        }
+    }
+}
+
+impl BgpInstance {
+    /// FRR's defaults under `frr defaults PROFILE`: the `datacenter` profile turns
+    /// `ebgp-requires-policy` off.
+    fn for_profile(profile: &str) -> BgpInstance {
+        BgpInstance {
+            ebgp_requires_policy: profile != "datacenter",
+            ..BgpInstance::default()
+        }
+    }
+
+    /// The peer group neighbor `name` belongs to, if it is one of ours.
+    fn group(&self, name: &str) -> Option<&Neighbor> {
+        let group = self.neighbors.get(name)?.peer_group.as_deref()?;
+        self.neighbors.get(group)
+    }
+
+    /// `remote-as` of neighbor `name`: its own, else its peer group's.
+    pub fn remote_as(&self, name: &str) -> Option<&str> {
+        let own = self.neighbors.get(name)?.remote_as.as_deref();
+        own.or_else(|| self.group(name)?.remote_as.as_deref())
+    }
+
+    /// Whether neighbor `name` is active in `afi` unicast: its own `activate` line, else
+    /// its peer group's, else the instance's default for that address family.
+    pub fn active(&self, name: &str, afi: &str) -> bool {
+        let explicit = |n: Option<&Neighbor>| n.and_then(|n| n.activate.get(afi).copied());
+        explicit(self.neighbors.get(name))
+            .or_else(|| explicit(self.group(name)))
+            .unwrap_or(match afi {
+                "ipv4" => self.default_ipv4_unicast,
+                "ipv6" => self.default_ipv6_unicast,
+                _ => false,
+            })
+    }
+
+    /// Whether neighbor `name`, or its peer group, has an outbound route-map in `afi`.
+    pub fn has_route_map_out(&self, name: &str, afi: &str) -> bool {
+        [self.neighbors.get(name), self.group(name)]
+            .into_iter()
+            .flatten()
+            .any(|n| n.route_map_out.contains(afi))
+    }
+}
+
+/// One `neighbor` of a BGP instance, or a peer group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Neighbor {
+    /// `neighbor NAME peer-group`: a peer group, not a session.
+    pub is_peer_group: bool,
+    /// `neighbor NAME peer-group GROUP`: a member of GROUP, which it inherits from.
+    pub peer_group: Option<String>,
+    /// `remote-as` as written: an ASN (plain or dotted), `internal` or `external`.
+    pub remote_as: Option<String>,
+    /// Per address family (`ipv4`, `ipv6` unicast): `neighbor N activate` (true) or
+    /// `no neighbor N activate` (false).
+    pub activate: BTreeMap<&'static str, bool>,
+    /// The address families with a `neighbor N route-map M out`.
+    pub route_map_out: BTreeSet<&'static str>,
+}
+
+/// An ASN as FRR prints it, plain (`65546`) or dotted (`1.10`), as a number.
+pub fn asn_value(text: &str) -> Option<u32> {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    match text.split_once('.') {
+        Some((high, low)) if digits(high) && digits(low) => {
+            let high: u16 = high.parse().ok()?;
+            let low: u16 = low.parse().ok()?;
+            Some((u32::from(high) << 16) | u32::from(low))
+        }
+        None if digits(text) => text.parse().ok(),
+        _ => None,
+    }
+}
+
+/// Whether a neighbor with `remote_as` (as written) is an eBGP one for an instance of
+/// AS `local`: `external`, or another AS in either notation.
+pub fn is_ebgp(local: &str, remote_as: &str) -> bool {
+    match remote_as {
+        "external" => true,
+        "internal" => false,
+        remote => match (asn_value(local), asn_value(remote)) {
+            (Some(a), Some(b)) => a != b,
+            _ => local != remote,
+        },
+    }
 }
 
 impl RunningConfig {
@@ -38,18 +155,22 @@ impl RunningConfig {
 /// Parse bgpd's running config. Unknown lines are ignored; only the structure FRR has
 /// printed since 7.x is relied on: `router bgp ASN [vrf NAME]` at column 0, ` address-family
 /// AFI SAFI` at one space, `  network P[ ...]` at two, closed by ` exit-address-family` and
-/// `exit` (or `!` in older releases). FRR 9.1 and later may add ` as-notation MODE`.
+/// `exit` (or `!` in older releases). FRR 9.1 and later may add ` as-notation MODE`. Also
+/// read, for `check --frr`: the instance settings and `neighbor` lines at one space, and
+/// each neighbor's `activate` and outbound `route-map` at two.
 ///
 /// A `router bgp` line of any other shape is an error, not "no instance": reading it as
 /// absent would make shutdown believe there is nothing left to withdraw.
 pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
     let mut rc = RunningConfig::default();
+    let mut profile = String::from("traditional");
     let mut current: Option<Vrf> = None;
-    let mut unicast = false;
+    // Inside ` address-family ipv4|ipv6 unicast`: which one.
+    let mut unicast: Option<&'static str> = None;
     for line in text.lines() {
         let line = line.trim_end();
         if !line.starts_with(' ') {
-            unicast = false;
+            unicast = None;
             current = None;
             let all: Vec<&str> = line.split_whitespace().collect();
             let words = match all.as_slice() {
@@ -57,6 +178,11 @@ pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
                 w => w,
             };
             match words {
+                // Printed before any instance; it decides the defaults of what follows.
+                ["frr", "defaults", p] => {
+                    profile = p.to_string();
+                    continue;
+                }
                 ["router", "bgp", _] => current = Some(None),
                 ["router", "bgp", _, "vrf", name] => current = Some(Some(name.to_string())),
                 // A BGP view is a separate RIB; we never configure one.
@@ -69,32 +195,81 @@ pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
                 _ => continue,
             }
             if let (Some(vrf), Some(asn)) = (&current, words.get(2)) {
-                rc.instances.entry(vrf.clone()).or_default().asn = asn.to_string();
+                rc.instances
+                    .entry(vrf.clone())
+                    .or_insert_with(|| BgpInstance::for_profile(&profile))
+                    .asn = asn.to_string();
             }
             continue;
         }
-        let Some(vrf) = &current else { continue };
+        let Some(inst) = current.as_ref().and_then(|vrf| rc.instances.get_mut(vrf)) else {
+            continue;
+        };
         let trimmed = line.trim_start();
         let depth = line.len() - trimmed.len();
+        let words: Vec<&str> = trimmed.split_whitespace().collect();
         if depth == 1 {
-            unicast = matches!(
-                trimmed,
-                "address-family ipv4 unicast" | "address-family ipv6 unicast"
-            );
+            unicast = match words.as_slice() {
+                ["address-family", "ipv4", "unicast"] => Some("ipv4"),
+                ["address-family", "ipv6", "unicast"] => Some("ipv6"),
+                _ => None,
+            };
+            instance_line(inst, &words);
             continue;
         }
-        if depth == 2 && unicast {
-            let mut words = trimmed.split_whitespace();
-            if words.next() == Some("network") {
-                if let Some(Ok(net)) = words.next().map(str::parse::<IpNetwork>) {
-                    if let Some(inst) = rc.instances.get_mut(vrf) {
-                        inst.networks.insert(net);
-                    }
-                }
-            }
+        if let (2, Some(afi)) = (depth, unicast) {
+            family_line(inst, afi, &words);
         }
     }
     Ok(rc)
+}
+
+/// A line one space in, outside any address family.
+fn instance_line(inst: &mut BgpInstance, words: &[&str]) {
+    match words {
+        ["bgp", "ebgp-requires-policy"] => inst.ebgp_requires_policy = true,
+        ["no", "bgp", "ebgp-requires-policy"] => inst.ebgp_requires_policy = false,
+        ["bgp", "network", "import-check"] => inst.import_check = true,
+        ["no", "bgp", "network", "import-check"] => inst.import_check = false,
+        ["bgp", "default", "ipv4-unicast"] => inst.default_ipv4_unicast = true,
+        ["no", "bgp", "default", "ipv4-unicast"] => inst.default_ipv4_unicast = false,
+        ["bgp", "default", "ipv6-unicast"] => inst.default_ipv6_unicast = true,
+        ["no", "bgp", "default", "ipv6-unicast"] => inst.default_ipv6_unicast = false,
+        ["neighbor", n, "peer-group"] => neighbor(inst, n).is_peer_group = true,
+        ["neighbor", n, "peer-group", group]
+        | ["neighbor", n, "interface", "peer-group", group] => {
+            neighbor(inst, n).peer_group = Some(group.to_string());
+        }
+        ["neighbor", n, "remote-as", asn] | ["neighbor", n, "interface", "remote-as", asn] => {
+            neighbor(inst, n).remote_as = Some(asn.to_string());
+        }
+        _ => {}
+    }
+}
+
+/// A line two spaces in, inside ` address-family AFI unicast`.
+fn family_line(inst: &mut BgpInstance, afi: &'static str, words: &[&str]) {
+    match words {
+        ["network", net, ..] => {
+            if let Ok(net) = net.parse::<IpNetwork>() {
+                inst.networks.insert(net);
+            }
+        }
+        ["neighbor", n, "activate"] => {
+            neighbor(inst, n).activate.insert(afi, true);
+        }
+        ["no", "neighbor", n, "activate"] => {
+            neighbor(inst, n).activate.insert(afi, false);
+        }
+        ["neighbor", n, "route-map", _, "out"] => {
+            neighbor(inst, n).route_map_out.insert(afi);
+        }
+        _ => {}
+    }
+}
+
+fn neighbor<'a>(inst: &'a mut BgpInstance, name: &str) -> &'a mut Neighbor {
+    inst.neighbors.entry(name.to_string()).or_default()
 }
 
 /// Changes for one FRR instance.
@@ -266,6 +441,78 @@ mod tests {
             assert!(rc.has(&None, &net("203.0.113.53/32")));
             assert!(!rc.has(&Some("x".into()), &net("203.0.113.53/32")));
         }
+    }
+
+    #[test]
+    fn reads_the_settings_check_frr_judges() {
+        let rc = parse_running_config(FRR_8_4).unwrap();
+        let default = &rc.instances[&None];
+        assert!(!default.ebgp_requires_policy);
+        assert!(default.import_check);
+        let n = &default.neighbors["198.51.100.2"];
+        assert_eq!(n.remote_as.as_deref(), Some("64496"));
+        assert_eq!(n.activate.get("ipv4"), Some(&true));
+        assert_eq!(n.activate.get("ipv6"), None);
+        assert!(n.route_map_out.is_empty());
+        assert!(!default.default_ipv4_unicast && !default.default_ipv6_unicast);
+        assert!(default.active("198.51.100.2", "ipv4"));
+        assert!(!default.active("198.51.100.2", "ipv6"));
+        let vrf = &rc.instances[&Some("fl-vrf123".to_string())];
+        assert!(vrf.ebgp_requires_policy && vrf.import_check && vrf.neighbors.is_empty());
+        assert!(vrf.default_ipv4_unicast && !vrf.default_ipv6_unicast);
+
+        let text = "router bgp 65000 as-notation plain\n no bgp network import-check\n neighbor swp1 interface remote-as external\n !\n address-family ipv6 unicast\n  neighbor swp1 activate\n  neighbor swp1 route-map OUT out\n  neighbor swp1 route-map IN in\n exit-address-family\n !\n address-family ipv4 unicast\n  no neighbor swp1 activate\n exit-address-family\nexit\n";
+        let rc = parse_running_config(text).unwrap();
+        let inst = &rc.instances[&None];
+        assert!(!inst.import_check && inst.ebgp_requires_policy);
+        let n = &inst.neighbors["swp1"];
+        assert_eq!(n.remote_as.as_deref(), Some("external"));
+        assert_eq!(n.activate.get("ipv6"), Some(&true));
+        assert_eq!(n.activate.get("ipv4"), Some(&false));
+        assert_eq!(n.route_map_out.iter().collect::<Vec<_>>(), [&"ipv6"]);
+    }
+
+    #[test]
+    fn members_inherit_from_their_peer_group() {
+        let text = "frr defaults datacenter\nrouter bgp 65000\n neighbor PG peer-group\n neighbor PG remote-as external\n neighbor swp1 interface peer-group PG\n neighbor 192.0.2.1 peer-group PG\n neighbor 192.0.2.1 remote-as 64496\n !\n address-family ipv6 unicast\n  neighbor PG activate\n  neighbor PG route-map OUT out\n  no neighbor 192.0.2.1 activate\n exit-address-family\nexit\n";
+        let inst = &parse_running_config(text).unwrap().instances[&None];
+        assert!(!inst.ebgp_requires_policy, "datacenter profile");
+        assert!(inst.neighbors["PG"].is_peer_group);
+        assert_eq!(inst.remote_as("swp1"), Some("external"));
+        assert_eq!(inst.remote_as("192.0.2.1"), Some("64496"), "its own wins");
+        assert!(inst.active("swp1", "ipv6") && inst.has_route_map_out("swp1", "ipv6"));
+        assert!(
+            !inst.active("192.0.2.1", "ipv6"),
+            "its own `no activate` wins"
+        );
+        assert!(inst.active("swp1", "ipv4") && !inst.has_route_map_out("swp1", "ipv4"));
+        assert_eq!(inst.remote_as("nosuch"), None);
+    }
+
+    #[test]
+    fn asns_in_either_notation() {
+        assert_eq!(asn_value("65546"), Some(65546));
+        assert_eq!(asn_value("1.10"), Some(65546));
+        assert_eq!(asn_value("0.64496"), Some(64496));
+        assert_eq!(asn_value("4294967295"), Some(u32::MAX));
+        assert_eq!(asn_value("65535.65535"), Some(u32::MAX));
+        for bad in [
+            "",
+            "+1",
+            "1.",
+            ".1",
+            "65536.0",
+            "1.2.3",
+            "4294967296",
+            "external",
+        ] {
+            assert_eq!(asn_value(bad), None, "{bad:?}");
+        }
+        assert!(!is_ebgp("1.10", "65546"));
+        assert!(is_ebgp("1.10", "0.64496"));
+        assert!(is_ebgp("65536", "external"));
+        assert!(!is_ebgp("65536", "internal"));
+        assert!(is_ebgp("65536", "64496"));
     }
 
     #[test]

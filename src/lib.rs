@@ -15,6 +15,8 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod preflight;
+#[cfg(test)]
+mod proptests;
 pub mod reconcile;
 pub mod reload;
 pub mod schedule;

@@ -96,6 +96,7 @@ mod tests {
             BgpInstance {
                 asn: "65536".into(),
                 networks: default.iter().map(|s| net(s)).collect(),
+                ..Default::default()
             },
         );
         for (v, nets) in vrfs {
@@ -104,6 +105,7 @@ mod tests {
                 BgpInstance {
                     asn: "65537".into(),
                     networks: nets.iter().map(|s| net(s)).collect(),
+                    ..Default::default()
                 },
             );
         }

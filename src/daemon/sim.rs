@@ -357,10 +357,13 @@ impl World {
     /// The world moves on: one random event.
     fn event(&mut self) {
         if self.broken {
-            // The daemon has read the broken file by now; the operator puts it right.
+            // The operator puts the broken file right and reloads: the daemon may have
+            // read only the broken one (two edits before one SIGHUP was taken).
             self.broken = false;
             let chosen = self.current.clone();
             self.write_config(chosen);
+            self.note("the configuration is put right; SIGHUP".into());
+            self.pending.get_or_insert(Signal::Hup);
         }
         let roll = self.rng.below(100);
         match roll {
@@ -560,6 +563,8 @@ impl World {
             if cut == Some(n) {
                 self.note(format!("vtysh killed after {n} of {} commands", cmds.len()));
                 self.now += timeout;
+                // A fault of FRR's like any other: the bound counts from its end.
+                self.frr_ok_since = self.now;
                 return Err(VError::Timeout(timeout));
             }
             let w: Vec<&str> = c.split_whitespace().collect();

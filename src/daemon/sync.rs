@@ -38,6 +38,8 @@ impl Daemon<'_> {
                 vtysh::Error::Timeout(_) => TIMED_OUT,
                 vtysh::Error::Aborted => ABORTED,
                 vtysh::Error::Io(_) => "temporary file",
+                // Never parsed: a cut-off running config reads as fewer prefixes.
+                vtysh::Error::Truncated(_) => "vtysh's answer was cut off",
             },
             detail: e.to_string(),
         })
@@ -220,7 +222,10 @@ impl Daemon<'_> {
         advertised.extend(found);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
-        self.recovered(i);
+        match self.probe_hung.take() {
+            Some(f) => self.fault(i, f),
+            None => self.recovered(i),
+        }
     }
 
     /// Apply the health changes since the last plan, from what FRR had at the last read
@@ -419,6 +424,11 @@ impl Daemon<'_> {
             }
             Err(f) => {
                 log::debug!("import check query failed: {}", f.detail);
+                if f.kind == TIMED_OUT {
+                    // It likely hangs again: the next health change waits for the retry
+                    // instead of holding the loop for another timeout.
+                    self.probe_hung = Some(f);
+                }
                 return BTreeMap::new();
             }
         };

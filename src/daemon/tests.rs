@@ -941,6 +941,40 @@ fn a_sighup_during_teardown_does_not_spin() {
     assert!(after < 60, "{after} vtysh calls");
 }
 
+/// A bgpd with a running config larger than vtysh's output cap: ours is the last line.
+#[test]
+fn a_cut_off_running_config_never_confirms_a_withdrawal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("anycastd-unit-cut-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let vtysh = dir.join("vtysh");
+    // Every configuration command "succeeds"; the running config always lists ours after
+    // 500 other `network` lines (about 13 KiB), past the 8 KiB cap.
+    let script = "#!/bin/sh\ncase \"$*\" in *'show running-config'*) ;; *) exit 0 ;; esac\nprintf 'frr version 8.4.4\\n!\\nrouter bgp 65536\\n address-family ipv4 unicast\\n'\ni=0; while [ $i -lt 500 ]; do printf '  network 10.%d.%d.0/24\\n' $((i / 256)) $((i % 256)); i=$((i + 1)); done\nprintf '  network 203.0.113.53/32\\n exit-address-family\\nexit\\n!\\nend\\n'\n";
+    std::fs::write(&vtysh, script).unwrap();
+    std::fs::set_permissions(&vtysh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let text = format!(
+        "[global]\nshutdown_timeout = 1\n[services.dns]\nprefixes.frrouting = [{{ prefix = \"203.0.113.53\", vtysh = \"{}\" }}]\nchecks.cabourotte = [{{ name = \"dns\", interval = 1 }}]\n",
+        vtysh.display()
+    );
+    let mut cfg = config::parse(&text, Path::new("test.toml")).unwrap();
+    cfg.global.state_file = None;
+    let mut system = FakeSystem::new(term_at(3));
+    let mut prober = FakeProber {
+        t0: system.t0,
+        script: Box::new(|_, _| Ok(())),
+        polls: Rc::new(RefCell::new(HashMap::new())),
+    };
+    let mut runner = crate::vtysh::Capped(8 * 1024);
+    let exit = Daemon::new(cfg, &mut prober, &mut runner, &mut system).run();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        matches!(&exit, Exit::Unconfirmed(left) if left.iter().any(|l| l.contains("203.0.113.53/32"))),
+        "a cut-off read confirmed the withdrawal: {exit:?}"
+    );
+}
+
 #[test]
 fn reload_moving_a_check_between_services_decides_at_once() {
     // Check x (60 s interval, failing) moves from service a to healthy service b: b must
@@ -1056,7 +1090,7 @@ fn a_health_change_costs_one_vtysh_call_and_no_read() {
 }
 
 #[test]
-fn a_thousand_services_turning_healthy_together_are_one_vtysh_call() {
+fn a_thousand_services_turning_healthy_together_take_two_vtysh_calls_at_most() {
     let n = 1000;
     let r = run(
         &many_services(n, "1"),

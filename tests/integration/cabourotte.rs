@@ -1,16 +1,17 @@
 //! A faithful stand-in for Cabourotte's result API (std only), built from its behaviour
 //! at v1.19 and v2.3: both route layouts, the exact result JSON, both 404 bodies, and
-//! faults a test can set per check. It counts requests per check.
+//! faults a test can set per check. It counts requests per check, and can record when
+//! each one came (for the benchmarks' inter-poll gaps).
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Api {
@@ -41,6 +42,15 @@ struct Shared {
     api: Api,
     checks: HashMap<String, Behavior>,
     counts: HashMap<String, u32>,
+    /// Requests for a check's result, all checks together.
+    requests: u64,
+    /// When the first of them came.
+    first: Option<Instant>,
+    /// While set: when each request for a check's result came, per check.
+    record: bool,
+    times: HashMap<String, Vec<Instant>>,
+    /// TCP connections accepted.
+    connections: u64,
 }
 
 pub struct Cabourotte {
@@ -65,6 +75,11 @@ impl Cabourotte {
             api,
             checks: HashMap::new(),
             counts: HashMap::new(),
+            requests: 0,
+            first: None,
+            record: false,
+            times: HashMap::new(),
+            connections: 0,
         }));
         Self::serve(shared, port)
     }
@@ -73,16 +88,22 @@ impl Cabourotte {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
         let port = listener.local_addr().expect("local addr").port();
-        listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let (s2, st2) = (Arc::clone(&shared), Arc::clone(&stop));
+        // A blocking accept (thousands of new connections a second in the benchmarks);
+        // `stop` wakes it with a connection of its own.
         let handle = thread::spawn(move || {
             while !st2.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((conn, _)) => {
+                        if st2.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        lock(&s2).connections += 1;
                         let (s3, st3) = (Arc::clone(&s2), Arc::clone(&st2));
                         thread::spawn(move || connection(conn, s3, st3));
                     }
+                    // E.g. out of file descriptors: don't spin.
                     Err(_) => thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -107,11 +128,53 @@ impl Cabourotte {
         lock(&self.shared).counts.get(name).copied().unwrap_or(0)
     }
 
+    /// Requests for a check's result so far, all checks together.
+    pub fn requests(&self) -> u64 {
+        lock(&self.shared).requests
+    }
+
+    /// When the first request for a check's result came.
+    pub fn first_request(&self) -> Option<Instant> {
+        lock(&self.shared).first
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        lock(&self.shared).connections
+    }
+
+    /// Start (or stop) recording when each request for a check's result comes.
+    pub fn record_times(&self, on: bool) {
+        lock(&self.shared).record = on;
+    }
+
+    /// What [`Cabourotte::record_times`] recorded, per check, in order.
+    pub fn times(&self) -> HashMap<String, Vec<Instant>> {
+        lock(&self.shared).times.clone()
+    }
+
+    /// Forget what was recorded.
+    pub fn clear_times(&self) {
+        lock(&self.shared).times.clear();
+    }
+
     /// Stop listening (connection refused from now on); open connections are closed at
     /// their next request.
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {
+            // Wake the blocking accept (again, should a connection of someone else's have
+            // taken the first wake-up's place).
+            let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
+            while !h.is_finished() {
+                let _ = TcpStream::connect_timeout(&addr, Duration::from_millis(500));
+                for _ in 0..50 {
+                    if h.is_finished() {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
             let _ = h.join();
         }
     }
@@ -178,10 +241,11 @@ fn connection(conn: TcpStream, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>
                 Err(_) => return,
             }
         }
+        let at = Instant::now();
         let mut parts = request_line.split_whitespace();
         let method = parts.next().unwrap_or("").to_string();
         let path = parts.next().unwrap_or("").to_string();
-        let (status, body, delay) = respond(&method, &path, &shared);
+        let (status, body, delay) = respond(&method, &path, &shared, at);
         if let Some(d) = delay {
             thread::sleep(d);
         }
@@ -226,7 +290,12 @@ fn not_found() -> (u16, Vec<u8>, Option<Duration>) {
     (404, b"{\"messages\":[\"Not found\"]}\n".to_vec(), None)
 }
 
-fn respond(method: &str, path: &str, shared: &Mutex<Shared>) -> (u16, Vec<u8>, Option<Duration>) {
+fn respond(
+    method: &str,
+    path: &str,
+    shared: &Mutex<Shared>,
+    at: Instant,
+) -> (u16, Vec<u8>, Option<Duration>) {
     let mut s = lock(shared);
     let prefix = match s.api {
         Api::V2 => "/api/v1/result/",
@@ -243,6 +312,11 @@ fn respond(method: &str, path: &str, shared: &Mutex<Shared>) -> (u16, Vec<u8>, O
     }
     let name = decode(raw);
     *s.counts.entry(name.clone()).or_default() += 1;
+    s.requests += 1;
+    s.first.get_or_insert(at);
+    if s.record {
+        s.times.entry(name.clone()).or_default().push(at);
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())

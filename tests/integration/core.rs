@@ -555,3 +555,55 @@ fn a_restart_after_a_crash_withdraws_what_the_new_config_dropped() {
     assert_eq!(d.stop("TERM"), 0);
     assert!(frr.networks().is_empty());
 }
+
+#[test]
+fn vtysh_output_goes_to_the_runtime_directory_under_random_names() {
+    let (dir, cab, frr) = setup(Api::V2);
+    frr.add("-", "203.0.113.53/32");
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).expect("mkdir run");
+    std::fs::write(frr.dir.join("record-output"), "").expect("write flag");
+    let state = dir.path().join("state.json");
+    let cfg = config(&cab, &frr, "").replace(
+        "[global]\n",
+        &format!("[global]\nstate_file = \"{}\"\n", state.display()),
+    );
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, cfg).expect("write config");
+    // systemd's RuntimeDirectory= with two directories: the first is used.
+    let out = std::process::Command::new(crate::harness::bin())
+        .args(["withdraw", "--log-format", "json", "-c"])
+        .arg(&path)
+        .env(
+            "RUNTIME_DIRECTORY",
+            format!("{}:/nonexistent", run.display()),
+        )
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("run anycastd withdraw");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(frr.networks().is_empty(), "left: {:?}", frr.networks());
+    let outputs = std::fs::read_to_string(frr.dir.join("outputs")).expect("read outputs");
+    let names: Vec<&str> = outputs.lines().collect();
+    // read, withdraw, read back: three calls, stdout and stderr each.
+    assert_eq!(names.len(), 6, "{outputs}");
+    for n in &names {
+        let name = n
+            .strip_prefix(&format!("{}/.anycastd-", run.display()))
+            .and_then(|r| r.strip_suffix(".out (deleted)"))
+            .unwrap_or_else(|| panic!("not in {} or not unlinked: {n}", run.display()));
+        assert!(
+            name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{n}"
+        );
+    }
+    let distinct: std::collections::BTreeSet<&&str> = names.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        names.len(),
+        "a name was used twice: {outputs}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&run).expect("read run").collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -283,11 +283,12 @@ fn every_environment_variable_is_documented() {
     let environment = man_section(&man8(), "ENVIRONMENT").to_string();
     let readme = readme();
     let mut problems = Vec::new();
-    for v in vars
-        .iter()
-        .map(String::as_str)
-        .chain(["NOTIFY_SOCKET", "TMPDIR"])
-    {
+    for v in vars.iter().map(String::as_str).chain([
+        "NOTIFY_SOCKET",
+        "RUNTIME_DIRECTORY",
+        "TMPDIR",
+        "XDG_RUNTIME_DIR",
+    ]) {
         if !has_token(&environment, &format!("Ev {v}")) {
             problems.push(format!("man/anycastd.8 ENVIRONMENT lacks `.It Ev {v}`"));
         }
