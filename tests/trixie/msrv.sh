@@ -30,6 +30,9 @@ in_root() {
 		CARGO_TARGET_DIR=/build/target ANYCASTD_SIM_SEEDS="${ANYCASTD_SIM_SEEDS:-100}" "$@"
 }
 
+# debootstrap writes no /etc/hosts, and the unit tests resolve localhost.
+[ -s "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' \
+	>"$root/etc/hosts"
 rm -rf "$root$build"
 mkdir -p "$root$build" "$root/build/cargo-home"
 tar -C "$top" --exclude=./target --exclude=./.git --exclude=./vendor --exclude=./.cargo \
