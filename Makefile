@@ -1,8 +1,10 @@
 # anycastd: the one entry point for building, testing, installing and packaging.
-#   make build | test | sim | lint | bench | demo | install | deb | package-test
+#   make build | test | test-frr10 | msrv | sim | lint | bench | demo | install | deb
+#   make deb-trixie | deb-bookworm | package-test
 #   make install-systemd | install-openrc | install-runit  (install, then the service files)
 # Variables: PREFIX (/usr/local), DESTDIR, SYSCONFDIR (/etc), NOMAN (set: no man pages),
-#            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES.
+#            CARGO, CARGO_FLAGS, SYSTEMDUNITDIR, RUNITSVDIR, DEB_BUILDDIR, DEB_PROFILES,
+#            PACKAGE_TEST_SUITES.
 
 CARGO ?= cargo
 CARGO_FLAGS ?= --locked
@@ -13,8 +15,9 @@ MANDIR = $(PREFIX)/share/man
 DOCDIR = $(PREFIX)/share/doc/anycastd
 BIN = target/release/anycastd
 
-.PHONY: all build test test-unit test-integration sim lint lint-systemd bench demo install uninstall \
-	clean install-systemd install-openrc install-runit deb package-test
+.PHONY: all build test test-unit test-integration test-frr10 msrv sim lint lint-systemd bench demo \
+	install uninstall clean install-systemd install-openrc install-runit deb deb-trixie deb-bookworm \
+	package-test
 
 # Service files (packaging/): the paths they name are rewritten for PREFIX and SYSCONFDIR.
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -25,7 +28,7 @@ SUBST = sed -e 's|/usr/bin/anycastd|$(BINDIR)/anycastd|g' -e 's|/etc/anycastd|$(
 # $(call subst_install,MODE,SOURCE,DEST): install SOURCE with the paths rewritten.
 subst_install = { $(SUBST) $(2) >$(3).new && chmod $(1) $(3).new && mv -f $(3).new $(3); }
 # Shell scripts of packaging/ (the OpenRC and runit settings files are sourced sh too).
-PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/test/*.sh \
+PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/build-deb-root.sh packaging/test/*.sh \
 	packaging/runit/anycastd/run packaging/runit/anycastd/finish packaging/runit/anycastd/log/run \
 	packaging/openrc/anycastd.initd packaging/debian/anycastd.init \
 	packaging/debian/anycastd.postinst packaging/debian/anycastd.postrm
@@ -33,7 +36,7 @@ PACKAGING_SCRIPTS = packaging/build-deb.sh packaging/test/*.sh \
 # package provides (rustup's) builds with the profile that drops the cargo/rustc
 # Build-Depends.
 DEB_BUILDDIR ?= target/deb
-DEB_PROFILES ?= $(if $(filter /usr/bin/cargo,$(shell command -v $(CARGO))),,pkg.anycastd.path-cargo)
+DEB_PROFILES ?= $(if $(filter-out /usr/bin/cargo,$(shell command -v $(CARGO))),pkg.anycastd.path-cargo,)
 
 all: build
 
@@ -48,6 +51,16 @@ test:
 	$(CARGO) test $(CARGO_FLAGS) --lib daemon::sim -- --nocapture
 	$(CARGO) test $(CARGO_FLAGS) --test integration -- --test-threads=4
 
+# The integration tests again, every lab on Debian 13's FRR 10.3 (run from the trixie root
+# of tests/trixie/root.sh, built on first use: root, debootstrap, the Debian mirror).
+test-frr10:
+	ANYCASTD_TEST_FRR=10.3 $(CARGO) test $(CARGO_FLAGS) --test integration -- --test-threads=4
+
+# Debian 13's own rustc and cargo (1.85, Cargo.toml's rust-version) build the code and run
+# the unit tests, offline, in the trixie root of tests/trixie/root.sh (root; built once).
+msrv:
+	CARGO='$(CARGO)' tests/trixie/msrv.sh
+
 # The deterministic simulation with more seeds (SEEDS, default 100000), optimised; one
 # seed with its trace: make sim SEED=1234.
 SEEDS ?= 100000
@@ -59,7 +72,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 	mandoc -Tlint -W warning man/anycastd.8 man/anycastd.toml.5
-	shellcheck .ci/run tests/integration/data/*.sh
+	shellcheck .ci/run tests/integration/data/*.sh tests/trixie/*.sh
 	shellcheck -x $(PACKAGING_SCRIPTS)
 	shellcheck -s sh -e SC2034 packaging/openrc/anycastd.confd packaging/runit/anycastd/conf
 	@if command -v systemd-analyze >/dev/null 2>&1; then \
@@ -137,15 +150,31 @@ uninstall:
 		$(DESTDIR)$(RUNITSVDIR)/anycastd/run $(DESTDIR)$(RUNITSVDIR)/anycastd/finish \
 		$(DESTDIR)$(RUNITSVDIR)/anycastd/log/run
 
-# Needs debhelper, dh-runit, dpkg-dev (and lintian, which runs when installed).
+# Installs what it needs when missing (as root): debian/control's Build-Depends (debhelper,
+# dh-runit, dpkg-dev; Debian's cargo and rustc unless a cargo of another origin is used)
+# and lintian, which then runs (--pedantic, failing on any error or warning).
 deb:
 	CARGO='$(CARGO)' DEB_BUILDDIR='$(DEB_BUILDDIR)' DEB_PROFILES='$(DEB_PROFILES)' \
 		packaging/build-deb.sh
 
-# The .deb in a fresh Debian 12 chroot, then its sysvinit and runit services for real
-# (root; needs debootstrap and network access to the Debian mirror). Minutes.
-package-test: deb
-	DEB_BUILDDIR='$(DEB_BUILDDIR)' packaging/test/package-test.sh
+# `make deb` in a Debian root of tests/trixie/root.sh, with that release's own cargo, rustc
+# and lintian, offline (root; each root is built once): the package for Debian 13 in
+# $(DEB_BUILDDIR)/trixie, for Debian 12 (cargo-web, rustc-web) in $(DEB_BUILDDIR)/bookworm.
+deb-trixie:
+	SUITE=trixie DEB_BUILDDIR='$(DEB_BUILDDIR)/trixie' packaging/build-deb-root.sh
+
+deb-bookworm:
+	SUITE=bookworm DEB_BUILDDIR='$(DEB_BUILDDIR)/bookworm' packaging/build-deb-root.sh
+
+# For each of PACKAGE_TEST_SUITES: the package that release's toolchain built (make
+# deb-SUITE) in a fresh chroot of it, then its sysvinit, runit, OpenRC (and, with
+# systemd-nspawn, systemd) services for real (root; debootstrap and the Debian mirror).
+PACKAGE_TEST_SUITES ?= bookworm trixie
+package-test:
+	for suite in $(PACKAGE_TEST_SUITES); do \
+		$(MAKE) --no-print-directory deb-$$suite && \
+		SUITE=$$suite DEB_BUILDDIR='$(DEB_BUILDDIR)/'$$suite packaging/test/package-test.sh || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

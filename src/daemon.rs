@@ -198,6 +198,8 @@ pub struct Daemon<'a> {
     /// Set by a stop that could not confirm every withdrawal: what may remain.
     stopped: Option<Vec<String>>,
     disk: Box<dyn crate::state::Disk + 'a>,
+    /// The import check timed out during this sync: a fault like any other vtysh timeout.
+    probe_hung: Option<FrrFault>,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -340,6 +342,7 @@ impl<'a> Daemon<'a> {
             written_gen: 0,
             stopped: None,
             disk: Box::new(crate::state::RealDisk),
+            probe_hung: None,
         }
     }
 

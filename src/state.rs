@@ -15,7 +15,9 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 
-pub const DEFAULT_PATH: &str = "/run/anycastd/state.json";
+/// The default `state_file`; the configuration owns it, so that config never depends on
+/// this module.
+pub use crate::config::DEFAULT_STATE_FILE as DEFAULT_PATH;
 pub const VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

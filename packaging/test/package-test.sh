@@ -1,5 +1,6 @@
 #!/bin/sh
-# `make package-test`: the .deb of `make deb` in a fresh Debian 12 (bookworm) chroot.
+# `make package-test`: the .deb in DEB_BUILDDIR in a fresh Debian chroot of SUITE (bookworm,
+# Debian 12, by default; `make package-test` runs it for bookworm and trixie).
 #   1. install it alone, then FRR: user _anycastd in frrvty, anycastd --version and
 #      check, the registered conffile, every service installed and disabled;
 #   2. its sysvinit script for real (start-stop-daemon, READY=1 through --notify-await,
@@ -12,8 +13,8 @@
 # The daemon is the real one, against a stand-in vtysh (tests/integration/data) and a
 # stand-in Cabourotte on 127.0.0.1. Root only; the chroot lives in /tmp and goes away.
 #
-# Environment: DEB_BUILDDIR (target/deb), DEBIAN_MIRROR (the first URI of this machine's
-# apt sources), KEEP=1 keeps the chroot.
+# Environment: SUITE (bookworm), DEB_BUILDDIR (target/deb), DEBIAN_MIRROR (the first URI of
+# this machine's apt sources), KEEP=1 keeps the chroot.
 # shellcheck disable=SC2016 # dpkg-query formats are not shell expansions
 set -eu
 cd "$(dirname "$0")/../.."
@@ -35,8 +36,11 @@ deb=
 for f in "$builddir"/anycastd_*.deb; do [ -e "$f" ] && deb=$f; done
 [ -n "$deb" ] || fail "no .deb in $builddir: make deb"
 deb=$(cd "$(dirname "$deb")" && pwd)/$(basename "$deb")
+suite=${SUITE:-bookworm}
+case $suite in bookworm | trixie) ;; *) fail "SUITE=$suite: bookworm or trixie" ;; esac
 
-# bookworm suites of this machine's apt sources (deb822 or one-line), as "URI SUITE".
+# The suites of this machine's apt sources (deb822 or one-line) that are $suite or its
+# -updates, -security, as "URI SUITE".
 apt_sources() {
 	for f in /etc/apt/sources.list.d/*.sources; do
 		[ -r "$f" ] || continue
@@ -44,7 +48,7 @@ apt_sources() {
 			function flush() {
 				if (types ~ /(^| )deb( |$)/) {
 					n = split(suites, s, " "); split(uris, u, " ")
-					for (i = 1; i <= n; i++) if (s[i] ~ /^bookworm/) print u[1], s[i]
+					for (i = 1; i <= n; i++) if (s[i] ~ "^" suite) print u[1], s[i]
 				}
 				types = uris = suites = ""
 			}
@@ -52,17 +56,21 @@ apt_sources() {
 			/^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0 }
 			/^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $0 }
 			/^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0 }
-			END { flush() }' "$f"
+			END { flush() }' suite="$suite" "$f"
 	done
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
 		[ -r "$f" ] || continue
-		awk '$1 == "deb" && $0 !~ /\[/ && $3 ~ /^bookworm/ { print $2, $3 }' "$f"
+		awk '$1 == "deb" && $0 !~ /\[/ && $3 ~ "^" suite { print $2, $3 }' suite="$suite" "$f"
 	done
 }
 sources=$(apt_sources)
-mirror=${DEBIAN_MIRROR:-$(printf '%s\n' "$sources" | awk '$2 == "bookworm" { print $1; exit }')}
-mirror=${mirror:-http://deb.debian.org/debian}
-[ -n "$sources" ] || sources="$mirror bookworm"
+# Another suite than this machine's: the same Debian mirror.
+any_mirror=$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+	awk '$1 == "URIs:" || $1 == "deb" { for (i = 2; i <= NF; i++) if ($i ~ /^https?:.*\/debian\/?$/) { print $i; exit } }')
+mirror=${DEBIAN_MIRROR:-$(printf '%s\n' "$sources" | awk -v s="$suite" '$2 == s { print $1; exit }')}
+mirror=${mirror:-${any_mirror:-http://deb.debian.org/debian}}
+[ -n "$sources" ] || sources="$mirror $suite
+$mirror $suite-updates"
 
 work=$(mktemp -d /tmp/anycastd-package-test.XXXXXX)
 root=$work/root
@@ -112,9 +120,9 @@ wait_for() {
 	done
 }
 
-say "debootstrap bookworm (minbase) from $mirror into $root"
+say "debootstrap $suite (minbase) from $mirror into $root"
 t0=$(date +%s)
-debootstrap --variant=minbase bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1 ||
 	{ tail -n 20 "$work/debootstrap.log"; fail "debootstrap"; }
 ok "debootstrap: $(($(date +%s) - t0)) s"
 printf '%s\n' "$sources" | awk '{ print "deb", $1, $2, "main" }' >"$root/etc/apt/sources.list"
@@ -450,4 +458,4 @@ fi
 status=$(in_root dpkg-query -W -f='${db:Status-Status}' anycastd 2>/dev/null || echo gone)
 ok "purged (dpkg status: $status): /etc/anycastd/config.toml, /etc/sv/anycastd and the logs are gone"
 ok "kept by design: $(in_root getent passwd _anycastd)"
-echo "package-test: all checks passed"
+echo "package-test: all checks passed on $suite ($(sed -n 's/^PRETTY_NAME="\(.*\)"$/\1/p' "$root/etc/os-release"))"

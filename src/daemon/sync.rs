@@ -5,6 +5,10 @@
 
 use super::*;
 
+/// Another session holds FRR's configuration lock: retried with the usual back-off, and
+/// never taken for FRR refusing a prefix.
+pub(super) const FRR_BUSY: &str = "FRR is busy: another session holds its configuration lock";
+
 impl Daemon<'_> {
     pub(super) fn run_vtysh(
         &mut self,
@@ -125,6 +129,8 @@ impl Daemon<'_> {
             // vtysh stops at the failing `no network`: the rest was not applied. The next
             // read shows what FRR really has.
             ALREADY_GONE
+        } else if frr::config_locked(&out.stdout) || frr::config_locked(&out.stderr) {
+            FRR_BUSY
         } else if out.stderr.contains("is not running") || out.stderr.contains("failed to connect")
         {
             "bgpd is not reachable"
@@ -216,7 +222,10 @@ impl Daemon<'_> {
         advertised.extend(found);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
-        self.recovered(i);
+        match self.probe_hung.take() {
+            Some(f) => self.fault(i, f),
+            None => self.recovered(i),
+        }
     }
 
     /// Apply the health changes since the last plan, from what FRR had at the last read
@@ -415,6 +424,11 @@ impl Daemon<'_> {
             }
             Err(f) => {
                 log::debug!("import check query failed: {}", f.detail);
+                if f.kind == TIMED_OUT {
+                    // It likely hangs again: the next health change waits for the retry
+                    // instead of holding the loop for another timeout.
+                    self.probe_hung = Some(f);
+                }
                 return BTreeMap::new();
             }
         };
@@ -523,9 +537,10 @@ impl Daemon<'_> {
             (BACKOFF_MIN * 2u32.saturating_pow(exp)).min(BACKOFF_MAX)
         };
         if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
-            // Someone removed a line between our read and our write: worth a warning,
-            // not an error; the next read shows the truth.
-            let level = if benign {
+            // Someone removed a line between our read and our write, or another session
+            // holds FRR's configuration lock: worth a warning, not an error; the next read
+            // shows the truth.
+            let level = if benign || f.kind == FRR_BUSY {
                 log::Level::Warn
             } else {
                 log::Level::Error

@@ -93,6 +93,9 @@ struct FrrState {
     hang: bool,
     /// `network P` for these fails like FRR's "% Malformed prefix".
     refuse: BTreeSet<IpNetwork>,
+    /// The next `busy` configuration calls fail like FRR 10's mgmtd while another session
+    /// holds the configuration lock (alternating its two messages); counted down.
+    busy: u32,
     /// Every call: its -c commands.
     calls: Vec<Vec<String>>,
 }
@@ -244,6 +247,20 @@ impl Runner for FakeFrr {
         st.calls.push(cmds.clone());
         if st.hang {
             return Err(VError::Timeout(timeout));
+        }
+        if st.busy > 0 && cmds.first().map(String::as_str) == Some("configure terminal") {
+            st.busy -= 1;
+            let stdout = if st.busy % 2 == 0 {
+                "% Can't enter config; candidate datastore locked by another session\n"
+            } else {
+                "% command failed, could not lock candidate DS\n"
+            };
+            return Ok(Output {
+                code: Some(1),
+                stdout: stdout.into(),
+                stderr: String::new(),
+                elapsed: Duration::ZERO,
+            });
         }
         if st.down {
             return Ok(Output {
@@ -866,6 +883,42 @@ checks.cabourotte = [{ name = "b", interval = 1 }]
         })
         .count();
     assert!(batches_with_it <= 1, "{:?}", st.calls);
+}
+
+#[test]
+fn a_locked_configuration_is_busy_not_a_refusal() {
+    // Another session holds FRR's configuration lock for the first 6 configuration calls.
+    let mut frr = frr_with(&[], Some(&[]));
+    frr.busy = 6;
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l2 = Rc::clone(&log);
+    let r = run(CONFIG, frr, term_at(60), move |name, t, frr| {
+        if name == "dns" {
+            l2.borrow_mut()
+                .push((t.as_secs(), frr.busy, frr.has(None, "203.0.113.53/32")));
+        }
+        Ok(())
+    });
+    let log = log.borrow();
+    let free = log.iter().find(|x| x.1 == 0).expect("still busy").0;
+    let announced = log.iter().find(|x| x.2).expect("never announced").0;
+    assert!(free >= 10, "retried without back-off: free at {free} s");
+    // announced at the first retry after the lock was released (back-off at most 10 s)
+    assert!(
+        announced > free && announced <= free + 11,
+        "free at {free} s, announced at {announced} s"
+    );
+    assert_eq!(r.exit, Exit::Clean);
+    let st = r.frr.borrow();
+    // never isolated as a refused prefix: every attempt is the whole batch
+    let lonely = st
+        .calls
+        .iter()
+        .filter(|c| c.first().map(String::as_str) == Some("configure terminal"))
+        .filter(|c| c.iter().filter(|l| l.starts_with("network ")).count() == 1)
+        .count();
+    assert_eq!(lonely, 0, "{:?}", st.calls);
+    assert!(!st.has(None, "203.0.113.53/32"), "not withdrawn on SIGTERM");
 }
 
 #[test]

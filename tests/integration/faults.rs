@@ -15,7 +15,7 @@
 
 use crate::cabourotte::{Api, Behavior, Cabourotte};
 use crate::harness::{Anycastd, TempDir, wait_until};
-use crate::lab::{self, Lab, Router};
+use crate::lab::{self, Lab, LabOptions, Router};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -554,12 +554,13 @@ struct Watchfrr {
 }
 
 impl Watchfrr {
-    fn start(lab: &Lab, dir: &Path) -> Watchfrr {
+    fn start(lab: &Lab) -> Watchfrr {
         let ps = lab.ps(Router::A);
-        let run = Path::new("/var/run/frr").join(ps);
-        let job = dir.join("watchfrr-job.sh");
+        // Paths as FRR's root sees them (watchfrr runs the job there), and from here.
+        let run = format!("/var/run/frr/{ps}");
+        let job = format!("{run}/watchfrr-job.sh");
         write_script(
-            &job,
+            &lab.frr_path(&job),
             &format!(
                 "# watchfrr's start/restart/stop job for pathspace {ps}: only bgpd is handled.\n\
                  action=\"$1\"; daemon=\"$2\"\n\
@@ -570,27 +571,19 @@ impl Watchfrr {
                  \x20 /usr/lib/frr/bgpd -d -N '{ps}' -F traditional -P 0 --log file:{run}/bgpd.log || exit 1\n\
                  \x20 exec /usr/bin/vtysh -N '{ps}' -b -d bgpd ;;\n\
                  *) echo \"not handling $action\" >&2; exit 1 ;;\n\
-                 esac",
-                run = run.display()
+                 esac"
             ),
         );
-        let log = dir.join("watchfrr.log");
+        let log = lab.frr_path(&format!("{run}/watchfrr.log"));
         let out = fs::File::create(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
         let err = out
             .try_clone()
             .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
-        let job = job.display();
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                lab.ns_a(),
-                "/usr/lib/frr/watchfrr",
-                "-N",
-                ps,
-            ])
+        let child = lab
+            .frr_command(Router::A, "/usr/lib/frr/watchfrr")
+            .args(["-N", ps])
             .arg("-p")
-            .arg(run.join("watchfrr.pid"))
+            .arg(format!("{run}/watchfrr.pid"))
             .args(["--min-restart-interval", "1", "-i", "1"])
             .args(["-r", &format!("{job} restart %s")])
             .args(["-s", &format!("{job} start %s")])
@@ -603,7 +596,8 @@ impl Watchfrr {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start watchfrr: {e}"));
         let w = Watchfrr { child, log };
-        // `ip netns exec` execs in place: the child's PID is watchfrr's.
+        // `ip netns exec` (and the trixie root's `sh -c … exec chroot`) exec in place: the
+        // child's PID is watchfrr's.
         if !wait_until(10 * SEC, || w.text().contains("all daemons up")) {
             panic!("watchfrr did not see its daemons up:\n{}", w.text());
         }
@@ -631,7 +625,7 @@ fn f01_bgpd_sigkill_watchfrr_restarts_it() {
     };
     let services = vec![dns(), ntp(), web(&lab)];
     let rig = Rig::new("f01w", Some(lab.vtysh_a()), "", services);
-    let watchfrr = Watchfrr::start(&lab, rig.dir.path());
+    let watchfrr = Watchfrr::start(&lab);
     let mut d = start_announced(&lab, &rig);
     let prefixes = rig.b_prefixes();
     let Some(pid) = lab.daemon_pid(Router::A, "bgpd") else {
@@ -1396,5 +1390,127 @@ fn f09_sighup_reload() {
         report(&lab, &d)
     );
     recovered("sighup/broken_then_health_change", at - t0);
+    stop_clean(&mut d, &lab);
+}
+
+// ====================================================================== 11. configuration locked
+
+/// Events (any level) whose text contains `needle`, as `level text`.
+fn events_containing(d: &Anycastd, needle: &str) -> Vec<String> {
+    d.events()
+        .iter()
+        .filter(|e| e["event"].as_str().is_some_and(|t| t.contains(needle)))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["level"].as_str().unwrap_or("?"),
+                e["event"].as_str().unwrap_or("?")
+            )
+        })
+        .collect()
+}
+
+/// Another session holds FRR's configuration lock (`configure terminal file-lock`, what
+/// `vtysh -b` takes; FRR >= 9 with mgmtd), on real FRR 10.3.
+///
+/// 1. bgpd's `network` lines do not need that lock in 10.3: anycastd announces while it is
+///    held, and logs nothing about it.
+/// 2. Through a vtysh that takes the lock for its changes (`configure terminal file-lock`,
+///    as a bgpd behind mgmtd would need), FRR answers `candidate datastore locked by another
+///    session`: anycastd logs "FRR is busy" once, as a warning and never as a refusal,
+///    retries with back-off, and announces once the other session lets go.
+///
+/// FRR 8.4 has no such lock (`file-lock` is an unknown command there, pinned in
+/// frr_pins.rs): nothing to hold.
+#[test]
+fn f11_configuration_locked_by_another_session() {
+    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+        return;
+    };
+    if lab.frr_major() < 9 {
+        eprintln!(
+            "FAULT config_locked: FRR {} has no configuration lock; nothing to hold",
+            lab.frr_version()
+        );
+        return;
+    }
+    let mut lock = lab.hold_config_lock();
+
+    // 1. A plain `configure terminal` is not held back.
+    let rig = Rig::new("f11", Some(lab.vtysh_a()), "", vec![dns()]);
+    let mut d = start_announced(&lab, &rig);
+    assert!(
+        events_containing(&d, "busy").is_empty() && noisy_since(&d, 0).is_empty(),
+        "{}",
+        report(&lab, &d)
+    );
+    stop_clean(&mut d, &lab);
+    assert!(
+        wait_b(&lab, &dns().b_prefixes(), false, 10 * SEC).is_some(),
+        "not withdrawn{}",
+        report(&lab, &d)
+    );
+
+    // 2. A vtysh whose changes need the lock.
+    let rig = Rig::new("f11l", None, "", vec![dns()]);
+    write_script(
+        &rig.vtysh,
+        &format!(
+            "# every configuration session takes the lock, as vtysh -b does\n\
+             for a do\n\
+             \x20 shift\n\
+             \x20 [ \"$a\" = \"configure terminal\" ] && a=\"configure terminal file-lock\"\n\
+             \x20 set -- \"$@\" \"$a\"\n\
+             done\n\
+             exec {} \"$@\"",
+            sh_quote(lab.vtysh_a())
+        ),
+    );
+    let mut d = rig.start();
+    let busy = |d: &Anycastd| events_containing(d, "FRR is busy");
+    assert!(
+        wait_until(10 * SEC, || !busy(&d).is_empty()),
+        "never busy{}",
+        report(&lab, &d)
+    );
+    // Held for a few retries (1, 2 s …): still one line, and nothing announced.
+    thread::sleep(4 * SEC);
+    assert!(
+        dns().b_prefixes().iter().all(|p| !lab.b_has_route(p)),
+        "announced through a locked configuration?{}",
+        report(&lab, &d)
+    );
+    assert_eq!(
+        busy(&d),
+        vec![format!(
+            "warning FRR via {}: FRR is busy: another session holds its configuration lock; \
+             retrying, with back-off.",
+            rig.vtysh.display()
+        )],
+        "busy must be logged once, as a warning{}",
+        report(&lab, &d)
+    );
+    for word in ["refuse", "rejected"] {
+        assert!(
+            events_containing(&d, word).is_empty(),
+            "a locked configuration taken for a refusal{}",
+            report(&lab, &d)
+        );
+    }
+    let transcript = lock.release();
+    let released = Instant::now();
+    let Some(at) = wait_b(&lab, &dns().b_prefixes(), true, 20 * SEC) else {
+        panic!(
+            "not announced within 20 s of the lock's release{}\n--- the other session ---\n{transcript}",
+            report(&lab, &d)
+        );
+    };
+    recovered("config_locked", at - released);
+    assert!(
+        wait_until(5 * SEC, || !events_containing(&d, "works again").is_empty()),
+        "{}",
+        report(&lab, &d)
+    );
+    assert_eq!(busy(&d).len(), 1, "{}", report(&lab, &d));
     stop_clean(&mut d, &lab);
 }

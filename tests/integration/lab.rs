@@ -25,6 +25,16 @@
 //! The exception is the first moment of A's zebra: a namespace deleted just then can make
 //! it abort, so it is started again (`Lab::start_zebra_a`).
 //!
+//! Two flavours of FRR, chosen by `ANYCASTD_TEST_FRR` for the whole test process (see
+//! [`Flavour`]): the host's own FRR (`host`, the default; `8.4` also checks that it is 8.4),
+//! or `10.3`: Debian 13's FRR 10.3 from a trixie root kept outside the work tree
+//! (`tests/trixie/root.sh` builds it once), the same routers started with `chroot` inside the
+//! namespaces. Each of those daemons gets its own mount namespace from `ip netns exec`, with
+//! the root's `/proc` mounted and, for A's VRF, only that VRF's netns in the root's
+//! `/var/run/netns`: nothing is mounted on the host, and no lab sees another lab's VRF. FRR 10
+//! always runs `mgmtd`: it starts before zebra and bgpd. Tests write what differs between
+//! versions as such: `if lab.frr_major() >= 10 { … }`.
+//!
 //! The lab needs root, FRR (`/usr/lib/frr/{zebra,bgpd}`, `/usr/bin/vtysh`, user `frr`) and a
 //! working `ip netns`. When FRR is missing and we are root, the first lab of the process
 //! installs it (`apt-get install frr iproute2`, with a `policy-rc.d` that keeps the package
@@ -101,6 +111,10 @@ static NETNS_ADD: Mutex<()> = Mutex::new(());
 static CLEANUP: Mutex<()> = Mutex::new(());
 /// The outcome of installing FRR, when this process had to.
 static FRR_INSTALL: OnceLock<Result<(), String>> = OnceLock::new();
+/// The FRR of this process's labs, found (and made ready) by the first lab.
+static FLAVOUR: OnceLock<Result<Flavour, String>> = OnceLock::new();
+/// How long building the trixie root may take (debootstrap and apt-get, from the mirror).
+const TRIXIE_ROOT_TIMEOUT: Duration = Duration::from_secs(1800);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Router {
@@ -137,7 +151,7 @@ pub struct Lab {
     ps_b: String,
     tmp: PathBuf,
     vtysh_a: PathBuf,
-    frr_ids: (u32, u32),
+    frr: &'static Flavour,
     daemons: Vec<Daemon>,
     started_in: Duration,
 }
@@ -153,8 +167,8 @@ impl Lab {
     /// unusable; with `CI=true` those panic instead. Any other failure panics.
     pub fn start(opts: LabOptions) -> Option<Lab> {
         let t0 = Instant::now();
-        let frr_ids = match prerequisites() {
-            Ok(ids) => ids,
+        let frr = match prerequisites() {
+            Ok(frr) => frr,
             Err(why) => return skip(&why),
         };
         cleanup_stale();
@@ -169,7 +183,7 @@ impl Lab {
             ps_b: format!("{id}b"),
             tmp: std::env::temp_dir().join(&id),
             vtysh_a: std::env::temp_dir().join(&id).join("vtysh-a"),
-            frr_ids,
+            frr,
             daemons: Vec::new(),
             started_in: Duration::ZERO,
         };
@@ -191,7 +205,7 @@ impl Lab {
     /// Runs `vtysh -N <ps> args…` (timeout 10 s). Panics only when vtysh can't be run or hangs;
     /// the exit status is the caller's to judge.
     pub fn vtysh(&self, router: Router, args: &[&str]) -> Output {
-        let mut cmd = Command::new(VTYSH);
+        let mut cmd = self.frr.command(VTYSH);
         cmd.arg("-N").arg(self.ps(router)).args(args);
         run(&mut cmd, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -237,13 +251,52 @@ impl Lab {
     /// Like [`Lab::vtysh`], but panics (with the output) unless vtysh exits 0; returns stdout.
     #[allow(dead_code)]
     pub fn vtysh_ok(&self, router: Router, args: &[&str]) -> String {
-        let mut cmd = Command::new(VTYSH);
+        let mut cmd = self.frr.command(VTYSH);
         cmd.arg("-N").arg(self.ps(router)).args(args);
         String::from_utf8_lossy(&check(&mut cmd, CMD_TIMEOUT).stdout).into_owned()
     }
 
     pub fn asn_a(&self) -> u32 {
         ASN_A
+    }
+
+    /// FRR's major version in this lab: 8 or 10.
+    pub fn frr_major(&self) -> u32 {
+        self.frr.major
+    }
+
+    /// FRR's package version in this lab (`8.4.4-1.1~deb12u1`, `10.3-3+deb13u1`).
+    #[allow(dead_code)]
+    pub fn frr_version(&self) -> &str {
+        &self.frr.version
+    }
+
+    /// A command that runs `program` (a path in FRR's root, e.g. `/usr/lib/frr/watchfrr`)
+    /// in `router`'s namespace, the way the lab starts its daemons: from FRR's root, with
+    /// its `/proc` (and, on A, the VRF's netns) mounted for it alone.
+    pub fn frr_command(&self, router: Router, program: &str) -> Command {
+        let ns = match router {
+            Router::A => &self.ns_a,
+            Router::B => &self.ns_b,
+        };
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns]);
+        if let Some(root) = &self.frr.root {
+            let vrf = if router == Router::A && self.opts.vrf {
+                self.ns_vrf.as_str()
+            } else {
+                ""
+            };
+            cmd.args(["sh", "-c", IN_ROOT, "sh"]).arg(root).arg(vrf);
+        }
+        cmd.arg(program);
+        cmd
+    }
+
+    /// Where `path`, a path in FRR's root (`/var/run/frr/<ps>/…`, `/etc/frr/<ps>/…`), is
+    /// seen from the tests: itself for the host's FRR, under the trixie root for 10.3.
+    pub fn frr_path(&self, path: &str) -> PathBuf {
+        self.frr.host(path)
     }
 
     pub fn asn_vrf(&self) -> u32 {
@@ -377,6 +430,50 @@ impl Lab {
         poll_until(timeout, || self.all_established())
     }
 
+    /// A second, interactive vtysh session on A (its stdin a pipe of ours) that has entered
+    /// `configure terminal file-lock`, as `vtysh -b` does: on FRR >= 9 it holds mgmtd's
+    /// configuration lock until [`ConfigLock::release`] (or drop). Returns once the session
+    /// is in configuration mode. Panics when it does not get there (FRR 8.4 has no
+    /// `file-lock`: check [`Lab::frr_major`] first).
+    #[allow(dead_code)]
+    pub fn hold_config_lock(&self) -> ConfigLock {
+        let mut cmd = self.frr.command(VTYSH);
+        cmd.arg("-N").arg(&self.ps_a);
+        let what = describe(&cmd);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let transcript = std::sync::Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut out) = child.stdout.take() {
+            let t = std::sync::Arc::clone(&transcript);
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = out.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    t.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&buf[..n]);
+                }
+            });
+        }
+        let mut lock = ConfigLock { child, transcript };
+        lock.send("configure terminal file-lock\n");
+        // vtysh echoes each line read from a pipe after its prompt: the next prompt is
+        // the configuration mode's once the lock is taken.
+        if !poll_until(CMD_TIMEOUT, || lock.transcript().contains("(config)#")) {
+            panic!(
+                "{what}: no `configure terminal file-lock` within {CMD_TIMEOUT:?}:\n{}",
+                lock.release()
+            );
+        }
+        lock
+    }
+
     /// PID of a daemon we started, if we believe it runs.
     #[allow(dead_code)]
     pub fn daemon_pid(&self, router: Router, daemon: &str) -> Option<u32> {
@@ -390,7 +487,7 @@ impl Lab {
     // ------------------------------------------------------------------ internals
 
     fn vtysh_ok_inner(&self, router: Router, args: &[&str]) -> String {
-        let mut cmd = Command::new(VTYSH);
+        let mut cmd = self.frr.command(VTYSH);
         cmd.arg("-N").arg(self.ps(router)).args(args);
         String::from_utf8_lossy(&check(&mut cmd, CMD_TIMEOUT).stdout).into_owned()
     }
@@ -421,19 +518,30 @@ impl Lab {
     }
 
     fn setup(&mut self) {
-        let (uid, gid) = self.frr_ids;
-        frr_dir(Path::new(FRR_RUN), uid, gid, 0o755);
+        let (uid, gid) = self.frr.ids;
+        frr_dir(&self.frr.host(FRR_RUN), uid, gid, 0o755);
         fs::create_dir_all(&self.tmp)
             .unwrap_or_else(|e| panic!("cannot create {}: {e}", self.tmp.display()));
+        let exec = match &self.frr.root {
+            None => String::new(),
+            // vtysh must run in FRR's root: its sockets are in the root's /var/run/frr
+            Some(root) => format!("/usr/sbin/chroot '{}' ", root.display()),
+        };
         write_file(
             &self.vtysh_a,
-            &format!("#!/bin/sh\nexec {VTYSH} -N '{}' \"$@\"\n", self.ps_a),
+            &format!("#!/bin/sh\nexec {exec}{VTYSH} -N '{}' \"$@\"\n", self.ps_a),
             0o755,
         );
 
         self.links();
         self.write_configs();
 
+        if self.frr.mgmtd {
+            // FRR >= 9: zebra is a client of mgmtd, which must be up first (else zebra logs
+            // a burst of "can't send message on closed connection").
+            self.start_daemon(Router::A, "mgmtd");
+            self.start_daemon(Router::B, "mgmtd");
+        }
         self.start_zebra_a();
         self.start_daemon(Router::B, "zebra");
         self.start_daemon(Router::A, "bgpd");
@@ -591,9 +699,9 @@ impl Lab {
              \x20exit-address-family\n\
              exit\n!\n"
         );
-        let (uid, gid) = self.frr_ids;
+        let (uid, gid) = self.frr.ids;
         for (ps, conf) in [(&self.ps_a, a), (&self.ps_b, b)] {
-            let dir = Path::new(FRR_ETC).join(ps);
+            let dir = self.frr.host(FRR_ETC).join(ps);
             frr_dir(&dir, uid, gid, 0o750);
             for (file, text) in [
                 ("frr.conf", conf.as_str()),
@@ -640,7 +748,7 @@ impl Lab {
                         return;
                     }
                     self.daemons.retain(|d| !(d.ps == ps && d.name == "zebra"));
-                    let log = Path::new(FRR_RUN).join(&ps).join("zebra.log");
+                    let log = self.frr.host(FRR_RUN).join(&ps).join("zebra.log");
                     format!(
                         "zebra of A died within {ZEBRA_A_SETTLE:?} of starting\n--- {} ---\n{}",
                         log.display(),
@@ -664,12 +772,9 @@ impl Lab {
     /// `ip netns exec NS /usr/lib/frr/<name> -d -N <ps> …`, then waits for its pid file and
     /// vty socket and records the PID. Panics only on local trouble (files, spawning).
     fn try_start_daemon(&mut self, router: Router, name: &'static str) -> Result<(), StartFailure> {
-        let (ns, ps) = match router {
-            Router::A => (self.ns_a.clone(), self.ps_a.clone()),
-            Router::B => (self.ns_b.clone(), self.ps_b.clone()),
-        };
-        let (uid, gid) = self.frr_ids;
-        let dir = Path::new(FRR_RUN).join(&ps);
+        let ps = self.ps(router).to_string();
+        let (uid, gid) = self.frr.ids;
+        let dir = self.frr.host(FRR_RUN).join(&ps);
         frr_dir(&dir, uid, gid, 0o755);
         let pid_file = dir.join(format!("{name}.pid"));
         let vty = dir.join(format!("{name}.vty"));
@@ -682,6 +787,7 @@ impl Lab {
             }
         }
         let log = dir.join(format!("{name}.log"));
+        let log_in_root = format!("{FRR_RUN}/{ps}/{name}.log");
         let stderr_path = dir.join(format!("{name}.stderr"));
         let stderr = fs::OpenOptions::new()
             .create(true)
@@ -691,18 +797,20 @@ impl Lab {
         let stdout = stderr
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot dup {}: {e}", stderr_path.display()));
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &ns])
-            .arg(format!("{FRR_SBIN}/{name}"))
-            .args(["-d", "-N", &ps, "-F", PROFILE, "-P", "0", "--log"])
-            .arg(format!("file:{}", log.display()));
+        let mut cmd = self.frr_command(router, &format!("{FRR_SBIN}/{name}"));
+        cmd.args(["-d", "-N", &ps, "-F", PROFILE, "-P", "0", "--log"])
+            .arg(format!("file:{log_in_root}"));
         if name == "zebra" {
             cmd.args(["-s", "90000000"]);
             if router == Router::A && self.opts.vrf {
-                cmd.arg("-n"); // netns VRF backend: the VRF netns becomes VRF <its name>
+                // netns VRF backend: the VRF netns becomes VRF <its name> (FRR 10 calls the
+                // option -w; -n is deprecated there)
+                cmd.arg(if self.frr.major >= 10 { "-w" } else { "-n" });
             }
         }
-        // cwd /: `ip netns exec` keeps it, and the daemons should not pin the test's dir
+        // cwd /: `ip netns exec` keeps it, and the daemons should not pin the test's dir.
+        // stdio: FRR >= 9 started with -d keeps its stdout and stderr unless they are a
+        // terminal: never a pipe of ours, or whoever reads it waits for ever.
         cmd.current_dir("/")
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -810,7 +918,7 @@ impl Lab {
             ));
         }
         for ps in [&self.ps_a, &self.ps_b] {
-            let log = Path::new(FRR_RUN).join(ps).join("bgpd.log");
+            let log = self.frr.host(FRR_RUN).join(ps).join("bgpd.log");
             report.push_str(&format!(
                 "--- {} (tail) ---\n{}\n",
                 log.display(),
@@ -818,6 +926,51 @@ impl Lab {
             ));
         }
         panic!("BGP sessions not all Established after {timeout:?}\n{report}");
+    }
+}
+
+/// The vtysh session of [`Lab::hold_config_lock`].
+pub struct ConfigLock {
+    child: Child,
+    transcript: std::sync::Arc<Mutex<Vec<u8>>>,
+}
+
+impl ConfigLock {
+    fn send(&mut self, text: &str) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin
+                .write_all(text.as_bytes())
+                .and_then(|()| stdin.flush());
+        }
+    }
+
+    /// What the session printed so far (its prompts and echoed commands).
+    pub fn transcript(&self) -> String {
+        let t = self.transcript.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&t).into_owned()
+    }
+
+    /// `end` and `exit`: the lock is released, the session ends (killed after 10 s).
+    /// Returns the transcript.
+    pub fn release(&mut self) -> String {
+        self.send("end\nexit\n");
+        drop(self.child.stdin.take());
+        let t0 = Instant::now();
+        while !matches!(self.child.try_wait(), Ok(Some(_)) | Err(_)) {
+            if t0.elapsed() > CMD_TIMEOUT {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break;
+            }
+            thread::sleep(POLL);
+        }
+        self.transcript()
+    }
+}
+
+impl Drop for ConfigLock {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -843,8 +996,8 @@ impl Drop for Lab {
             delete_netns(ns);
         }
         for ps in &ours {
-            remove_dir(&Path::new(FRR_ETC).join(ps));
-            remove_dir(&Path::new(FRR_RUN).join(ps));
+            remove_dir(&self.frr.host(FRR_ETC).join(ps));
+            remove_dir(&self.frr.host(FRR_RUN).join(ps));
         }
         remove_dir(&self.tmp);
     }
@@ -878,11 +1031,17 @@ pub fn cleanup_stale() {
             delete_netns(&name);
         }
     }
-    for base in [
+    let mut bases = vec![
         PathBuf::from(FRR_ETC),
         PathBuf::from(FRR_RUN),
         std::env::temp_dir(),
-    ] {
+    ];
+    if let Some(Ok(frr)) = FLAVOUR.get() {
+        if frr.root.is_some() {
+            bases.extend([frr.host(FRR_ETC), frr.host(FRR_RUN)]);
+        }
+    }
+    for base in bases {
         for name in dir_names(&base) {
             if stale(&name) {
                 eprintln!("lab: removing stale {}", base.join(&name).display());
@@ -907,15 +1066,16 @@ fn skip(why: &str) -> Option<Lab> {
         "\n{bar}\n\
          !!! SKIPPED: FRR lab not available: {why}\n\
          !!! test `{test}` did NOT run its FRR checks.\n\
-         !!! It needs root, FRR ({FRR_SBIN}/zebra, {FRR_SBIN}/bgpd, {VTYSH}) and `ip netns`.\n\
+         !!! It needs root, FRR ({FRR_SBIN}/zebra, {FRR_SBIN}/bgpd, {VTYSH}) and `ip netns`;\n\
+         !!! ANYCASTD_TEST_FRR=10.3 builds FRR 10.3's trixie root (debootstrap, Debian mirror).\n\
          !!! With CI=true this is a failure instead of a skip.\n\
          {bar}\n"
     );
     None
 }
 
-/// Root, FRR binaries, user `frr`, `ip netns list`. Returns frr's (uid, gid).
-fn prerequisites() -> Result<(u32, u32), String> {
+/// Root, the flavour's FRR (installed or built when missing), `ip netns list`.
+fn prerequisites() -> Result<&'static Flavour, String> {
     let status = fs::read_to_string("/proc/self/status")
         .map_err(|e| format!("cannot read /proc/self/status: {e}"))?;
     let euid = status
@@ -927,31 +1087,11 @@ fn prerequisites() -> Result<(u32, u32), String> {
         let euid = euid.map_or_else(|| "unknown".to_string(), |u| u.to_string());
         return Err(format!("not root (effective uid {euid})"));
     }
-    if !frr_installed() {
-        // Once per process: every other lab waits here for the first one's install.
-        FRR_INSTALL.get_or_init(install_frr).clone()?;
-    }
-    for bin in [
-        format!("{FRR_SBIN}/zebra"),
-        format!("{FRR_SBIN}/bgpd"),
-        VTYSH.to_string(),
-    ] {
-        if !Path::new(&bin).is_file() {
-            return Err(format!("FRR binary {bin} missing (apt-get install frr)"));
-        }
-    }
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let ids = passwd
-        .lines()
-        .find_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() > 3 && f[0] == "frr" {
-                Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?))
-            } else {
-                None
-            }
-        })
-        .ok_or("user `frr` missing from /etc/passwd (FRR not installed?)")?;
+    // Once per process: every other lab waits here for the first one's install or build.
+    let frr = FLAVOUR
+        .get_or_init(Flavour::prepare)
+        .as_ref()
+        .map_err(Clone::clone)?;
     let out = run(Command::new("ip").args(["netns", "list"]), CMD_TIMEOUT)
         .map_err(|e| format!("`ip netns` unusable: {e}"))?;
     if !out.status.success() {
@@ -961,7 +1101,169 @@ fn prerequisites() -> Result<(u32, u32), String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(ids)
+    Ok(frr)
+}
+
+/// The shell that `ip netns exec` runs for a daemon of the trixie root (`$1`): in the
+/// mount namespace of its own that `ip netns exec` made, the root's `/proc` (FRR opens
+/// `/proc/self/ns/net` and reads `/proc/sys/net`) and, when `$2` names a VRF, a private
+/// `/var/run/netns` in the root that holds only that VRF's netns (what `zebra -w` and bgpd
+/// open); then `chroot` to the root and run the rest.
+const IN_ROOT: &str = "root=$1 vrf=$2; shift 2; \
+    mount -t proc proc \"$root/proc\" || exit 1; \
+    if [ -n \"$vrf\" ]; then \
+    mount -t tmpfs -o mode=0755,size=64k tmpfs \"$root/run/netns\" && \
+    : >\"$root/run/netns/$vrf\" && \
+    mount --bind \"/run/netns/$vrf\" \"$root/run/netns/$vrf\" || exit 1; \
+    fi; \
+    exec /usr/sbin/chroot \"$root\" \"$@\"";
+
+/// The FRR a test process's labs run, from `ANYCASTD_TEST_FRR`:
+/// - `host` (unset): the host's FRR (installed from Debian's packages when missing);
+/// - `8.4`: the same, and it must be FRR 8.4 (Debian 12's);
+/// - `10.3`: Debian 13's FRR 10.3 from the trixie root of `tests/trixie/root.sh`
+///   (`ANYCASTD_TRIXIE_ROOT`, by default `/var/cache/anycastd-test/trixie`), built once and
+///   reused; each daemon and each vtysh runs in it with `chroot`.
+pub struct Flavour {
+    /// FRR's root seen from here: `None` for the host's FRR.
+    root: Option<PathBuf>,
+    /// FRR's package version (`8.4.4-1.1~deb12u1`).
+    version: String,
+    major: u32,
+    /// FRR >= 9 runs mgmtd.
+    mgmtd: bool,
+    /// frr's uid and gid in FRR's root.
+    ids: (u32, u32),
+}
+
+impl Flavour {
+    fn prepare() -> Result<Flavour, String> {
+        let want = std::env::var("ANYCASTD_TEST_FRR").unwrap_or_default();
+        let root = match want.as_str() {
+            "" | "host" | "8.4" => {
+                if !frr_installed() {
+                    FRR_INSTALL.get_or_init(install_frr).clone()?;
+                }
+                None
+            }
+            "10.3" => Some(trixie_root()?),
+            other => {
+                return Err(format!(
+                    "ANYCASTD_TEST_FRR={other:?}: say 8.4, 10.3 or host"
+                ));
+            }
+        };
+        let mut frr = Flavour {
+            root,
+            version: String::new(),
+            major: 0,
+            mgmtd: false,
+            ids: (0, 0),
+        };
+        for bin in [
+            format!("{FRR_SBIN}/zebra"),
+            format!("{FRR_SBIN}/bgpd"),
+            VTYSH.to_string(),
+        ] {
+            if !frr.host(&bin).is_file() {
+                return Err(format!(
+                    "FRR binary {} missing (apt-get install frr)",
+                    frr.host(&bin).display()
+                ));
+            }
+        }
+        frr.mgmtd = frr.host(&format!("{FRR_SBIN}/mgmtd")).is_file();
+        let passwd = fs::read_to_string(frr.host("/etc/passwd")).unwrap_or_default();
+        frr.ids = passwd
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                if f.len() > 3 && f[0] == "frr" {
+                    Some((f[2].parse::<u32>().ok()?, f[3].parse::<u32>().ok()?))
+                } else {
+                    None
+                }
+            })
+            .ok_or("user `frr` missing from /etc/passwd (FRR not installed?)")?;
+        let mut query = frr.command("dpkg-query");
+        query.args(["-W", "-f=${Version}", "frr"]);
+        let out = run(&mut query, CMD_TIMEOUT).map_err(|e| e.to_string())?;
+        frr.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        frr.major = frr
+            .version
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|m| m.parse().ok())
+            .ok_or_else(|| format!("FRR's version {:?} not understood", frr.version))?;
+        if matches!(want.as_str(), "8.4" | "10.3") && !frr.version.starts_with(want.as_str()) {
+            return Err(format!(
+                "ANYCASTD_TEST_FRR={want}, but FRR there is {}",
+                frr.version
+            ));
+        }
+        let _ = writeln!(
+            io::stderr(),
+            "lab: FRR {}{}",
+            frr.version,
+            frr.root
+                .as_ref()
+                .map(|r| format!(" from {}", r.display()))
+                .unwrap_or_default()
+        );
+        Ok(frr)
+    }
+
+    /// Where a path of FRR's root is seen from here. The trixie root's `/var/run` is an
+    /// absolute symlink to `/run`: it resolves inside the root only.
+    fn host(&self, path: &str) -> PathBuf {
+        match &self.root {
+            None => PathBuf::from(path),
+            Some(root) => {
+                let path = path.strip_prefix("/var/run/").map_or_else(
+                    || path.trim_start_matches('/').to_string(),
+                    |rest| format!("run/{rest}"),
+                );
+                root.join(path)
+            }
+        }
+    }
+
+    /// `program` of FRR's root (`chroot ROOT program` for the trixie root).
+    fn command(&self, program: &str) -> Command {
+        match &self.root {
+            None => Command::new(program),
+            Some(root) => {
+                let mut cmd = Command::new("/usr/sbin/chroot");
+                cmd.arg(root).arg(program);
+                cmd
+            }
+        }
+    }
+}
+
+/// `tests/trixie/root.sh frr`: the trixie root with FRR 10.3, built when missing or
+/// incomplete (minutes, from the Debian mirror), else at once. Returns its path.
+fn trixie_root() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/trixie/root.sh");
+    let _ = writeln!(
+        io::stderr(),
+        "lab: ANYCASTD_TEST_FRR=10.3: {} frr (builds the trixie root when missing)",
+        script.display()
+    );
+    let mut cmd = Command::new(&script);
+    cmd.arg("frr");
+    let out = run(&mut cmd, TRIXIE_ROOT_TIMEOUT).map_err(|e| format!("trixie root: {e}"))?;
+    let _ = io::stderr().write_all(&out.stderr);
+    let root = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || root.is_empty() {
+        return Err(format!(
+            "trixie root: {} failed ({}):\n{}",
+            script.display(),
+            out.status,
+            tail(&show(&out), 20)
+        ));
+    }
+    Ok(PathBuf::from(root))
 }
 
 /// The FRR programs the lab cannot do without are there.
@@ -1458,11 +1760,13 @@ mod tests {
             show(&out)
         );
         let pids: Vec<u32> = lab.daemons.iter().map(|d| d.pid).collect();
-        assert_eq!(pids.len(), 4);
+        // zebra and bgpd of A and B, and mgmtd of each on FRR >= 9
+        let per_router = if lab.frr.mgmtd { 3 } else { 2 };
+        assert_eq!(pids.len(), 2 * per_router, "{:?}", lab.daemons);
         let names = [lab.ns_a.clone(), lab.ns_b.clone(), lab.ns_vrf.clone()];
         let dirs = [
-            Path::new(FRR_ETC).join(&lab.ps_a),
-            Path::new(FRR_RUN).join(&lab.ps_b),
+            lab.frr.host(FRR_ETC).join(&lab.ps_a),
+            lab.frr.host(FRR_RUN).join(&lab.ps_b),
             lab.tmp.clone(),
         ];
         for ns in &names {
@@ -1489,9 +1793,9 @@ mod tests {
     /// Leftovers named after a process that is gone are removed; live ones are not.
     #[test]
     fn cleanup_stale_removes_leftovers_of_dead_processes() {
-        if prerequisites().is_err() {
+        let Ok(frr) = prerequisites() else {
             return;
-        }
+        };
         let mut child = Command::new("true")
             .spawn()
             .unwrap_or_else(|e| panic!("true: {e}"));
@@ -1504,8 +1808,8 @@ mod tests {
             let ns = format!("{id}a");
             check(Command::new("ip").args(["netns", "add", &ns]), CMD_TIMEOUT);
             let dirs = [
-                Path::new(FRR_ETC).join(&ns),
-                Path::new(FRR_RUN).join(&ns),
+                frr.host(FRR_ETC).join(&ns),
+                frr.host(FRR_RUN).join(&ns),
                 std::env::temp_dir().join(id),
             ];
             for d in &dirs {

@@ -1,0 +1,63 @@
+//! The optional `[global]` table: the vtysh, reconcile and shutdown deadlines, and where the
+//! state and metrics files go (an absolute path, or "" for none).
+
+use super::values::{Ctx, Res};
+use super::{GLOBAL_KEYS, Global, MAX_VTYSH_TIMEOUT, MIN_INTERVAL, MIN_SHUTDOWN_TIMEOUT};
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::Spanned;
+use toml::de::DeValue;
+
+impl Ctx<'_> {
+    pub(super) fn global(&self, v: &Spanned<DeValue<'_>>) -> Res<Global> {
+        let t = self.table("global", v)?;
+        self.known_keys("global", t, GLOBAL_KEYS)?;
+        let mut g = Global::default();
+        let fields: [(&str, &mut Duration); 3] = [
+            ("vtysh_timeout", &mut g.vtysh_timeout),
+            ("reconcile_interval", &mut g.reconcile_interval),
+            ("shutdown_timeout", &mut g.shutdown_timeout),
+        ];
+        for (name, slot) in fields {
+            if let Some(v) = t.get(name) {
+                let min = if name == "shutdown_timeout" {
+                    MIN_SHUTDOWN_TIMEOUT
+                } else {
+                    MIN_INTERVAL
+                };
+                let key = format!("global.{name}");
+                *slot = self.positive_duration(&key, v, min)?;
+                if name == "vtysh_timeout" {
+                    self.at_most(&key, v, *slot, MAX_VTYSH_TIMEOUT)?;
+                }
+            }
+        }
+        for name in ["state_file", "metrics_file"] {
+            let Some(v) = t.get(name) else { continue };
+            let key = format!("global.{name}");
+            let text = self.string(&key, v)?;
+            let path = match text {
+                "" => None,
+                p if p.starts_with('/')
+                    && !p.ends_with('/')
+                    && !p.chars().any(char::is_control) =>
+                {
+                    Some(PathBuf::from(p))
+                }
+                p => {
+                    return Err(self.err(
+                        &key,
+                        v.span(),
+                        format!("{p:?}: must be an absolute file path, or \"\" to turn it off"),
+                    ));
+                }
+            };
+            if name == "state_file" {
+                g.state_file = path;
+            } else {
+                g.metrics_file = path;
+            }
+        }
+        Ok(g)
+    }
+}

@@ -1,0 +1,480 @@
+//! The configuration file: TOML text in, a validated [`Config`] or one [`ConfigError`] out.
+//!
+//! The schema is the Python anycastd's (services → `prefixes.frrouting`, `checks.cabourotte`,
+//! short and long forms), read strictly: every unknown key, wrong type or impossible value
+//! is an error that names the file, the key path (`services.dns.checks.cabourotte[0].interval`),
+//! the line and column, what was wrong and what is accepted. We walk TOML's spanned document
+//! by hand instead of deriving serde structs, because that is what lets every message carry
+//! the exact key path and position. Nothing here does I/O except [`load`] reading the file.
+//!
+//! This file holds the schema (the types, the keys each table accepts, the defaults and
+//! bounds) and the entry points; the walk itself is split by table family (`global`,
+//! `service`, `prefixes`, `checks`) over the shared value walkers of `values`.
+
+mod checks;
+mod global;
+mod prefixes;
+mod service;
+mod values;
+
+pub use checks::parse_url;
+pub use prefixes::{canonical, parse_prefix};
+
+use ipnetwork::IpNetwork;
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::de::DeTable;
+use values::{Ctx, Res, line_col_bytes};
+
+pub const DEFAULT_PATH: &str = "/etc/anycastd/config.toml";
+/// The default `state_file` (`state::DEFAULT_PATH` names the same constant).
+pub const DEFAULT_STATE_FILE: &str = "/run/anycastd/state.json";
+pub const DEFAULT_VTYSH: &str = "/usr/bin/vtysh";
+pub const DEFAULT_CABOUROTTE_URL: &str = "http://127.0.0.1:9013";
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+/// One slow Cabourotte must not stall the loop for long: Cabourotte answers from memory
+/// in well under a millisecond, so a second is generous.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Cabourotte purges results older than 120 s itself, so a result past that age is one a
+/// working Cabourotte would no longer serve: using its own bound cannot misfire.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(120);
+pub const DEFAULT_VTYSH_TIMEOUT: Duration = Duration::from_secs(5);
+pub const DEFAULT_RECONCILE_INTERVAL: Duration = Duration::from_secs(5);
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Below these a setting is a typo that would make the daemon spin: polls, reconciles and
+/// vtysh deadlines of less than 100 ms, HTTP deadlines of less than 10 ms.
+const MIN_INTERVAL: Duration = Duration::from_millis(100);
+const MIN_TIMEOUT: Duration = Duration::from_millis(10);
+const MIN_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+/// A poll in flight is not interrupted (not even by SIGTERM), so its deadline bounds how
+/// late everything else, a stop included, can be: a local health endpoint that needs
+/// more than 10 s is broken.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
+/// Likewise for one vtysh call: FRR answers in milliseconds, or is stuck.
+pub const MAX_VTYSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// A configuration file is a few kilobytes; refuse to read a runaway one.
+const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
+
+/// The keys each table accepts (the schema the man page documents; a test holds the two
+/// together).
+pub const TOP_KEYS: &[&str] = &["services", "global"];
+pub const GLOBAL_KEYS: &[&str] = &[
+    "vtysh_timeout",
+    "reconcile_interval",
+    "shutdown_timeout",
+    "state_file",
+    "metrics_file",
+];
+pub const SERVICE_KEYS: &[&str] = &["prefixes", "checks", "rise", "fall"];
+pub const PREFIX_TYPES: &[&str] = &["frrouting"];
+pub const CHECK_TYPES: &[&str] = &["cabourotte"];
+pub const PREFIX_KEYS: &[&str] = &["prefix", "vrf", "vtysh"];
+pub const CHECK_KEYS: &[&str] = &["name", "url", "interval", "timeout", "max_age"];
+
+/// Every key name of the schema.
+pub fn all_keys() -> Vec<&'static str> {
+    [
+        TOP_KEYS,
+        GLOBAL_KEYS,
+        SERVICE_KEYS,
+        PREFIX_TYPES,
+        CHECK_TYPES,
+        PREFIX_KEYS,
+        CHECK_KEYS,
+    ]
+    .concat()
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from, as given (absolute when we made it so).
+    pub path: PathBuf,
+    pub global: Global,
+    /// In the order of the file.
+    pub services: Vec<Service>,
+}
+
+/// The optional `[global]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global {
+    /// Deadline of one vtysh process; it is killed when it passes.
+    pub vtysh_timeout: Duration,
+    /// How often each FRR instance's running config is compared with what should be announced.
+    pub reconcile_interval: Duration,
+    /// How long shutdown may retry withdrawing before it gives up and exits non-zero.
+    pub shutdown_timeout: Duration,
+    /// Where the state snapshot for `anycastd status` goes; `None`: not written.
+    pub state_file: Option<PathBuf>,
+    /// Prometheus textfile (node_exporter's textfile collector); `None`: not written.
+    pub metrics_file: Option<PathBuf>,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            vtysh_timeout: DEFAULT_VTYSH_TIMEOUT,
+            reconcile_interval: DEFAULT_RECONCILE_INTERVAL,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            state_file: Some(PathBuf::from(DEFAULT_STATE_FILE)),
+            metrics_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub prefixes: Vec<Prefix>,
+    pub checks: Vec<Check>,
+    /// Consecutive passing results a failing check needs before it counts as passing again.
+    pub rise: u32,
+    /// Consecutive failing results a passing check needs before it counts as failing.
+    pub fall: u32,
+}
+
+/// One prefix announced through one FRR instance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Prefix {
+    /// Canonical: no host bits, always with a length.
+    pub network: IpNetwork,
+    /// `None` is FRR's default VRF.
+    pub vrf: Option<String>,
+    /// The vtysh program that reaches this FRR instance.
+    pub vtysh: PathBuf,
+}
+
+impl Prefix {
+    /// The text FRR prints in its running config: `203.0.113.53/32`, `2001:db8::53/128`.
+    pub fn canonical(&self) -> String {
+        canonical(&self.network)
+    }
+}
+
+/// A Cabourotte health check.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Check {
+    pub name: String,
+    /// Base URL without a trailing slash.
+    pub url: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// `None`: results are never too old.
+    pub max_age: Option<Duration>,
+}
+
+/// Why a configuration could not be used, with what the exit code needs.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    pub kind: ErrorKind,
+    /// `None` for errors about the file itself.
+    pub key: Option<String>,
+    /// 1-based line and column.
+    pub position: Option<(usize, usize)>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The file is missing or not readable (EX_NOINPUT).
+    NoInput,
+    /// A directory, or another I/O error (EX_IOERR).
+    Io,
+    /// The text is not a valid configuration (EX_DATAERR).
+    Invalid,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some((line, col)) = self.position {
+            write!(f, ":{line}:{col}")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Read and validate the file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let io_err = |kind, message: String| ConfigError {
+        path: path.to_path_buf(),
+        kind,
+        key: None,
+        position: None,
+        message,
+    };
+    if path.is_dir() {
+        return Err(io_err(ErrorKind::Io, "is a directory, not a file".into()));
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(io_err(ErrorKind::Io, "is not a regular file".into()));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(io_err(
+                ErrorKind::Invalid,
+                format!(
+                    "is {} bytes; a configuration is at most {MAX_FILE_SIZE}",
+                    meta.len()
+                ),
+            ));
+        }
+    }
+    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied => {
+            io_err(ErrorKind::NoInput, format!("cannot read: {e}"))
+        }
+        _ => io_err(ErrorKind::Io, format!("cannot read: {e}")),
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let pos = Some(line_col_bytes(e.as_bytes(), e.utf8_error().valid_up_to()));
+        ConfigError {
+            position: pos,
+            ..io_err(ErrorKind::Invalid, "is not valid UTF-8".into())
+        }
+    })?;
+    parse(&text, path)
+}
+
+/// Validate configuration text; `path` is only used in messages.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let ctx = Ctx { text, path };
+    let doc = DeTable::parse(text).map_err(|e| {
+        let message = e.message().trim().replace('\n', "; ");
+        ConfigError {
+            path: path.to_path_buf(),
+            kind: ErrorKind::Invalid,
+            key: None,
+            position: e.span().map(|s| ctx.line_col(s.start)),
+            message: format!("TOML syntax: {message}"),
+        }
+    })?;
+    ctx.document(doc.get_ref(), doc.span())
+}
+
+impl Ctx<'_> {
+    fn document(&self, doc: &DeTable<'_>, span: Range<usize>) -> Res<Config> {
+        self.known_keys("", doc, TOP_KEYS)?;
+        let global = match doc.get("global") {
+            Some(v) => self.global(v)?,
+            None => Global::default(),
+        };
+        let Some(services_v) = doc.get("services") else {
+            return Err(self.err(
+                "services",
+                span.start..span.start,
+                "missing: the configuration needs at least one [services.<name>] table",
+            ));
+        };
+        let services_t = self.table("services", services_v)?;
+        if services_t.is_empty() {
+            return Err(self.err(
+                "services",
+                services_v.span(),
+                "no services: add at least one [services.<name>] table",
+            ));
+        }
+        // File order, not the map's alphabetical order: logs and `check` follow the file.
+        let mut entries: Vec<_> = services_t.iter().collect();
+        entries.sort_by_key(|(k, _)| k.span().start);
+        let services = entries
+            .into_iter()
+            .map(|(name, v)| self.service(name.get_ref(), v))
+            .collect::<Res<Vec<_>>>()?;
+        Ok(Config {
+            path: self.path.to_path_buf(),
+            global,
+            services,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Config {
+        parse(text, Path::new("t.toml")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn bad(text: &str) -> ConfigError {
+        match parse(text, Path::new("t.toml")) {
+            Ok(c) => panic!("accepted: {c:?}"),
+            Err(e) => e,
+        }
+    }
+
+    const UPSTREAM: &str = r#"
+[services.dns]
+prefixes.frrouting = ["2001:db8::b19:bad:53", "203.0.113.53"]
+checks.cabourotte = ["dns"]
+
+[services.ntp]
+prefixes.frrouting = [
+  { prefix = "2001:db8::123:7e11:713e", vrf = "123" },
+  { prefix = "203.0.113.123", vrf = "123" },
+]
+checks.cabourotte = [
+  { name = "ntp_v6", interval = 1 },
+  { name = "ntp_v4", interval = 1 },
+]
+"#;
+
+    #[test]
+    fn upstream_example_reads_with_its_defaults() {
+        let c = ok(UPSTREAM);
+        assert_eq!(c.services.len(), 2);
+        let dns = &c.services[0];
+        assert_eq!(dns.name, "dns");
+        assert_eq!(dns.prefixes[0].canonical(), "2001:db8::b19:bad:53/128");
+        assert_eq!(dns.prefixes[1].canonical(), "203.0.113.53/32");
+        assert_eq!(dns.prefixes[1].vrf, None);
+        assert_eq!(dns.prefixes[1].vtysh, PathBuf::from("/usr/bin/vtysh"));
+        assert_eq!(
+            dns.checks[0],
+            Check {
+                name: "dns".into(),
+                url: "http://127.0.0.1:9013".into(),
+                interval: Duration::from_secs(5),
+                timeout: Duration::from_secs(1),
+                max_age: Some(Duration::from_secs(120)),
+            }
+        );
+        assert_eq!((dns.rise, dns.fall), (1, 1));
+        let ntp = &c.services[1];
+        assert_eq!(ntp.prefixes[0].vrf.as_deref(), Some("123"));
+        assert_eq!(ntp.checks[1].interval, Duration::from_secs(1));
+        assert_eq!(ntp.checks[1].timeout, Duration::from_secs(1));
+        assert_eq!(c.global, Global::default());
+    }
+
+    #[test]
+    fn services_keep_file_order() {
+        let c = ok(r#"
+[services.zeta]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = ["z"]
+[services.alpha]
+prefixes.frrouting = ["203.0.113.2"]
+checks.cabourotte = ["a"]
+"#);
+        let names: Vec<_> = c.services.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["zeta", "alpha"]);
+    }
+
+    #[test]
+    fn long_forms_and_new_keys() {
+        let c = ok(r#"
+[global]
+vtysh_timeout = "2s"
+reconcile_interval = 10
+shutdown_timeout = "PT30S"
+[services.web]
+rise = 3
+fall = 2
+prefixes.frrouting = [{ prefix = "2001:DB8::/48", vtysh = "/opt/frr/vtysh", vrf = "default" }]
+checks.cabourotte = [{ name = "web check", url = "http://[::1]:9013/", interval = "500ms", timeout = "200ms", max_age = 0 }]
+"#);
+        let s = &c.services[0];
+        assert_eq!(s.prefixes[0].canonical(), "2001:db8::/48");
+        assert_eq!(s.prefixes[0].vrf, None);
+        assert_eq!(s.prefixes[0].vtysh, PathBuf::from("/opt/frr/vtysh"));
+        assert_eq!(s.checks[0].url, "http://[::1]:9013");
+        assert_eq!(s.checks[0].interval, Duration::from_millis(500));
+        assert_eq!(s.checks[0].timeout, Duration::from_millis(200));
+        assert_eq!(s.checks[0].max_age, None);
+        assert_eq!((s.rise, s.fall), (3, 2));
+        assert_eq!(c.global.vtysh_timeout, Duration::from_secs(2));
+        assert_eq!(c.global.reconcile_interval, Duration::from_secs(10));
+        assert_eq!(c.global.shutdown_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn default_timeout_never_exceeds_the_interval() {
+        let c = ok(r#"
+[services.s]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "c", interval = 0.25 }]
+"#);
+        assert_eq!(c.services[0].checks[0].timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn deadlines_are_bounded() {
+        let e = bad(r#"
+[services.s]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "c", interval = "2h", timeout = "1h" }]
+"#);
+        assert_eq!(
+            e.key.as_deref(),
+            Some("services.s.checks.cabourotte[0].timeout")
+        );
+        assert!(
+            e.to_string().contains("1h is too long: the maximum is 10s"),
+            "{e}"
+        );
+        let e = bad("[global]\nvtysh_timeout = \"1h\"\n");
+        assert_eq!(e.key.as_deref(), Some("global.vtysh_timeout"));
+        assert!(e.to_string().contains("the maximum is 1m"), "{e}");
+        let c = ok(r#"
+[global]
+vtysh_timeout = 60
+[services.s]
+prefixes.frrouting = ["203.0.113.1"]
+checks.cabourotte = [{ name = "c", interval = 30, timeout = 10 }]
+"#);
+        assert_eq!(c.services[0].checks[0].timeout, MAX_TIMEOUT);
+        assert_eq!(c.global.vtysh_timeout, MAX_VTYSH_TIMEOUT);
+    }
+
+    #[test]
+    fn errors_name_key_path_and_position() {
+        let e = bad(r#"
+[services.dns]
+prefixes.frrouting = ["203.0.113.53"]
+checks.cabourotte = [{ name = "dns", interval = 0 }]
+"#);
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert_eq!(
+            e.key.as_deref(),
+            Some("services.dns.checks.cabourotte[0].interval")
+        );
+        assert_eq!(e.position, Some((4, 49)));
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(
+                "t.toml:4:49: services.dns.checks.cabourotte[0].interval: must be greater than zero"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn host_bits_name_the_real_prefix() {
+        let e = bad(r#"
+[services.dns]
+prefixes.frrouting = ["192.0.2.1/24"]
+checks.cabourotte = ["dns"]
+"#);
+        assert_eq!(e.key.as_deref(), Some("services.dns.prefixes.frrouting[0]"));
+        assert!(e.message.contains("192.0.2.0/24"), "{}", e.message);
+    }
+
+    #[test]
+    fn syntax_errors_have_a_position() {
+        let e = bad("[services.dns\n");
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(e.position.is_some());
+        assert!(e.message.starts_with("TOML syntax"), "{}", e.message);
+    }
+}

@@ -1,0 +1,117 @@
+//! One `[services.<name>]` table: its name, `rise` and `fall`, and the `prefixes.<type>` and
+//! `checks.<type>` sections, each of which names its entry type and hands the entries to
+//! [`prefixes`](super::prefixes) or [`checks`](super::checks).
+
+use super::values::{Ctx, Res, describe, join, key_part};
+use super::{CHECK_TYPES, PREFIX_TYPES, SERVICE_KEYS, Service};
+use std::ops::Range;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+const MAX_RISE_FALL: i64 = 1000;
+
+impl Ctx<'_> {
+    pub(super) fn service(&self, name: &str, v: &Spanned<DeValue<'_>>) -> Res<Service> {
+        let key = format!("services.{}", key_part(name));
+        let t = self.table(&key, v)?;
+        if name.trim().is_empty() {
+            return Err(self.err(&key, v.span(), "a service name must not be empty"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(self.err(
+                &key,
+                v.span(),
+                "a service name must not contain control characters (it appears in logs)",
+            ));
+        }
+        self.known_keys(&key, t, SERVICE_KEYS)?;
+        let (prefixes_key, list) = self.entries(&key, t, v.span(), "prefixes", PREFIX_TYPES[0])?;
+        let prefixes = self.prefixes(&prefixes_key, list)?;
+        let (checks_key, list) = self.entries(&key, t, v.span(), "checks", CHECK_TYPES[0])?;
+        let checks = self.checks(&checks_key, list)?;
+        let rise = self.count(&format!("{key}.rise"), t.get("rise"))?;
+        let fall = self.count(&format!("{key}.fall"), t.get("fall"))?;
+        Ok(Service {
+            name: name.to_string(),
+            prefixes,
+            checks,
+            rise,
+            fall,
+        })
+    }
+
+    /// `rise` / `fall`: a small positive integer, 1 when absent.
+    fn count(&self, key: &str, v: Option<&Spanned<DeValue<'_>>>) -> Res<u32> {
+        let Some(v) = v else { return Ok(1) };
+        match v.get_ref() {
+            DeValue::Integer(i) => {
+                let n = i64::from_str_radix(i.as_str(), i.radix()).ok();
+                match n {
+                    Some(n) if (1..=MAX_RISE_FALL).contains(&n) => Ok(n as u32),
+                    _ => Err(self.err(
+                        key,
+                        v.span(),
+                        format!("must be an integer from 1 to {MAX_RISE_FALL}, got {i}"),
+                    )),
+                }
+            }
+            other => Err(self.err(
+                key,
+                v.span(),
+                format!(
+                    "must be an integer from 1 to {MAX_RISE_FALL}, found {}",
+                    describe(other)
+                ),
+            )),
+        }
+    }
+
+    /// The entries of `<service>.<section>.<type>`, with their key path: only `known_type`
+    /// exists today.
+    fn entries<'v, 'i>(
+        &self,
+        svc_key: &str,
+        svc: &'v DeTable<'i>,
+        svc_span: Range<usize>,
+        section: &str,
+        known_type: &str,
+    ) -> Res<(String, &'v Spanned<DeValue<'i>>)> {
+        let key = format!("{svc_key}.{section}");
+        let Some(v) = svc.get(section) else {
+            return Err(self.err(
+                &key,
+                svc_span,
+                format!("missing: every service needs `{section}.{known_type} = [...]`"),
+            ));
+        };
+        let t = self.table(&key, v)?;
+        for k in t.keys() {
+            if k.get_ref() != known_type {
+                return Err(self.err(
+                    &join(&key, k.get_ref()),
+                    k.span(),
+                    format!(
+                        "unknown {} type {:?}; accepted: {known_type}",
+                        if section == "prefixes" {
+                            "prefix"
+                        } else {
+                            "check"
+                        },
+                        k.get_ref().as_ref()
+                    ),
+                ));
+            }
+        }
+        let key = format!("{key}.{known_type}");
+        let Some(list) = t.get(known_type) else {
+            return Err(self.err(
+                &key,
+                v.span(),
+                format!(
+                    "missing: every service needs at least one entry in `{section}.{known_type}`"
+                ),
+            ));
+        };
+        Ok((key, list))
+    }
+}
