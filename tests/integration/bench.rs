@@ -13,7 +13,8 @@
 //! layout with a new connection per request, so it gets a stand-in speaking 1.x; ours gets
 //! 2.x's (its first choice), and keeps its connection alive.
 //!
-//! Scenarios (in this order; `BENCH_ONLY=standin,footprint,scale,burst,stop,rib` picks some):
+//! Scenarios (in this order; `BENCH_ONLY=standin,footprint,scale,burst,stop,rib` picks some,
+//! and then writes `results-partial.json` instead):
 //! - standin: what the Cabourotte stand-in serves alone, the way each daemon polls it (the
 //!   daemons' polls/s mean something only well below that); its CPU is also shown in the
 //!   scale scenario.
@@ -1543,6 +1544,24 @@ impl Table {
         self.rows.push([label.to_string(), a.show(), b.show(), r]);
     }
 
+    /// A row of what went wrong, when something did (results.json has it whole).
+    fn failures(&mut self, results: &Value, path: &[&str]) {
+        let mut node = results;
+        for p in path {
+            node = &node[*p];
+        }
+        let cell = |side: &str| {
+            node[side]["failed"]
+                .as_str()
+                .map_or(String::new(), short_note)
+        };
+        let (a, b) = (cell("ours"), cell("upstream"));
+        if !a.is_empty() || !b.is_empty() {
+            self.rows
+                .push(["what went wrong".into(), a, b, String::new()]);
+        }
+    }
+
     /// The thread count: median / max of the samples.
     fn threads(&mut self, results: &Value, path: &[&str]) {
         let mut node = results;
@@ -1677,6 +1696,7 @@ fn table(results: &Value, sizes: &[usize]) -> String {
         t.section(&format!(
             "scale: {n} failing checks at 1 s (target {n} polls/s)"
         ));
+        t.failures(results, &p);
         t.row(results, &p, "first_poll_ms", "spawn -> first poll (ms)", 0);
         t.row(results, &p, "polls_per_s", "polls/s", 1);
         t.row(results, &p, "gap_p50_s", "inter-poll gap p50 (s)", 2);
@@ -1711,6 +1731,7 @@ fn table(results: &Value, sizes: &[usize]) -> String {
     }
     let b = ["burst"];
     t.section("burst: 1,000 services turn healthy at once, real FRR (router A)");
+    t.failures(results, &b);
     t.row(
         results,
         &b,
@@ -1723,6 +1744,7 @@ fn table(results: &Value, sizes: &[usize]) -> String {
     t.row(results, &b, "polls_per_s", "polls/s meanwhile", 1);
     let s = ["stop"];
     t.section("stop: SIGTERM with 1,000 prefixes announced (20 services x 50), real FRR");
+    t.failures(results, &s);
     t.row(results, &s, "lines_before", "lines on A before", 0);
     t.row(results, &s, "exit_ms", "SIGTERM -> exit (ms)", 0);
     t.row(results, &s, "exit", "exit code", 0);
@@ -1735,6 +1757,7 @@ fn table(results: &Value, sizes: &[usize]) -> String {
     ] {
         let p = ["rib", k];
         t.section(&format!("rib: one check flips, real FRR, {label} (median)"));
+        t.failures(results, &p);
         t.row(results, &p, "announce_ms", "poll -> line on A (ms)", 0);
         t.row(
             results,
@@ -1986,7 +2009,13 @@ fn side_by_side() {
 
     results["machine"]["busy_pct_before_each_step"] = Value::Object(settled);
     results["wall_s"] = json!(round(started.elapsed().as_secs_f64(), 0));
-    let json_path = ctx.out.join("results.json");
+    // A run of some scenarios only (BENCH_ONLY) leaves the full run's results alone.
+    let partial = std::env::var("BENCH_ONLY").is_ok_and(|v| !v.trim().is_empty());
+    let json_path = ctx.out.join(if partial {
+        "results-partial.json"
+    } else {
+        "results.json"
+    });
     std::fs::write(
         &json_path,
         serde_json::to_string_pretty(&results).unwrap_or_default() + "\n",
