@@ -8,7 +8,7 @@
 //! Every edge (clock and signals, Cabourotte, vtysh) is a trait, so the whole loop runs in
 //! unit tests against fakes.
 
-use crate::cabourotte::{Failure, Outcome, Prober};
+use crate::check::{Failure, Outcome, Prober};
 use crate::config::{Check, Config, canonical};
 use crate::frr::{self, Changes, RunningConfig, Vrf, vrf_label};
 use crate::reconcile::{self, Intent, Intents};
@@ -57,12 +57,17 @@ pub trait System {
     fn now(&self) -> Instant;
     /// The wall clock, for the state file and metrics only (never for deadlines).
     fn wall(&self) -> SystemTime;
-    /// Sleep until `until` (or forever), returning early when a signal arrives.
-    fn wait(&mut self, until: Option<Instant>);
+    /// Sleep until `until` (or forever), returning early when a signal arrives or one of
+    /// `fds` is readable.
+    fn wait(&mut self, until: Option<Instant>, fds: &[std::os::fd::BorrowedFd<'_>]);
     /// The pending signal, if any, cleared.
     fn take_signal(&mut self) -> Option<Signal>;
     /// A termination signal arrived and was not taken yet.
     fn termination_pending(&self) -> bool;
+    /// A child process ended since the last call (SIGCHLD).
+    fn take_child(&mut self) -> bool {
+        false
+    }
 }
 
 /// How the daemon ended.
@@ -167,6 +172,7 @@ struct Instance {
 pub struct Daemon<'a> {
     config: Config,
     checks: Vec<CheckRt>,
+    check_index: HashMap<Check, usize>,
     services: Vec<ServiceState>,
     /// Per service: the index in `checks` of each of its checks, in order.
     svc_checks: Vec<Vec<usize>>,
@@ -206,6 +212,8 @@ pub struct Daemon<'a> {
 /// what did not change.
 struct Parts {
     checks: Vec<CheckRt>,
+    /// Where each check is in `checks` (results that arrive later find theirs).
+    check_index: HashMap<Check, usize>,
     services: Vec<ServiceState>,
     svc_checks: Vec<Vec<usize>>,
     instances: Vec<Instance>,
@@ -218,7 +226,7 @@ fn build(config: &Config) -> Parts {
     let mut instances: Vec<Instance> = Vec::new();
     let mut by_spec: HashMap<&Check, usize> = HashMap::new();
     for (si, svc) in config.services.iter().enumerate() {
-        let names: Vec<String> = svc.checks.iter().map(|c| c.name.clone()).collect();
+        let names: Vec<String> = svc.checks.iter().map(Check::label).collect();
         services.push(ServiceState::new(&svc.name, &names, svc.rise, svc.fall));
         let mut mine = Vec::with_capacity(svc.checks.len());
         for (pos, c) in svc.checks.iter().enumerate() {
@@ -247,8 +255,10 @@ fn build(config: &Config) -> Parts {
                 .push(si);
         }
     }
+    let check_index = by_spec.into_iter().map(|(c, i)| (c.clone(), i)).collect();
     Parts {
         checks,
+        check_index,
         services,
         svc_checks,
         instances,
@@ -309,6 +319,7 @@ impl<'a> Daemon<'a> {
     ) -> Daemon<'a> {
         let Parts {
             checks,
+            check_index,
             services,
             svc_checks,
             instances,
@@ -319,6 +330,7 @@ impl<'a> Daemon<'a> {
         Daemon {
             config,
             checks,
+            check_index,
             services,
             svc_checks,
             svc_prefixes,
@@ -415,6 +427,11 @@ impl<'a> Daemon<'a> {
                 None => {}
             }
             let now = self.system.now();
+            // A command check that ended, or ran out of time, is collected before more
+            // work: the loop may have work due for a while without sleeping.
+            if self.system.take_child() || self.prober.deadline().is_some_and(|d| d <= now) {
+                self.collect_finished();
+            }
             // Whatever is due within the slack runs now, in this wake-up: polls spread 1 ms
             // apart would otherwise cost a sleep and a wake-up each.
             if let Some((at, task)) = self.schedule.pop_due(now + TIMER_SLACK) {
@@ -440,8 +457,14 @@ impl<'a> Daemon<'a> {
                 }
                 continue;
             }
-            let next = self.schedule.next_deadline();
-            self.system.wait(next);
+            let next = match (self.schedule.next_deadline(), self.prober.deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let fds = self.prober.fds();
+            self.system.wait(next, &fds);
+            drop(fds);
+            self.collect_finished();
         }
     }
 

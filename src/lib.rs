@@ -4,7 +4,7 @@
 //! `main` calls [`main`] here; the modules are public so that tests reach the pure core.
 #![forbid(unsafe_code)]
 
-pub mod cabourotte;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
@@ -146,12 +146,13 @@ fn run(o: &cli::Options, mode: Mode) -> u8 {
             return exit::SOFTWARE;
         }
     };
-    let mut prober = cabourotte::Client::new(
+    let mut prober = check::Checker::new(
         &config
             .services
             .iter()
             .flat_map(|s| s.checks.iter().cloned())
             .collect::<Vec<_>>(),
+        config.global.max_running_checks,
     );
     let mut runner = vtysh::Process;
     let mut system = RealSystem {
@@ -261,13 +262,16 @@ impl daemon::System for RealSystem<'_> {
     fn wall(&self) -> std::time::SystemTime {
         std::time::SystemTime::now()
     }
-    fn wait(&mut self, until: Option<Instant>) {
-        self.signals.wait(until);
+    fn wait(&mut self, until: Option<Instant>, fds: &[std::os::fd::BorrowedFd<'_>]) {
+        self.signals.wait(until, fds);
     }
     fn take_signal(&mut self) -> Option<signals::Signal> {
         self.signals.take()
     }
     fn termination_pending(&self) -> bool {
         self.signals.termination_pending()
+    }
+    fn take_child(&mut self) -> bool {
+        self.signals.take_child()
     }
 }

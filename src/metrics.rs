@@ -143,6 +143,7 @@ pub fn render(s: &Snapshot) -> String {
                 let l = [
                     ("service", x.name.as_str()),
                     ("check", &c.name),
+                    ("kind", &c.kind),
                     ("url", &c.url),
                 ];
                 f.sample(name, &l, get(c, s.written_unix));
@@ -238,6 +239,7 @@ mod tests {
                 transitions: 2,
                 checks: vec![CheckSnap {
                     name: "dns".into(),
+                    kind: "cabourotte".into(),
                     url: "http://127.0.0.1:9013".into(),
                     passing: Some(true),
                     last_poll_unix: Some(1_711_379_899.5),
@@ -361,7 +363,7 @@ mod tests {
         );
         assert!(text.contains("anycastd_prefix_advertised{service=\"d\\\"ns\",prefix=\"203.0.113.53/32\",vrf=\"default\"} NaN\n"));
         assert!(text.contains("anycastd_vtysh_calls_total{vtysh=\"/usr/bin/vtysh\"} 7\n"));
-        assert!(text.contains("anycastd_check_result_age_seconds{service=\"d\\\"ns\",check=\"dns\",url=\"http://127.0.0.1:9013\"} 0.5\n"), "{text}");
+        assert!(text.contains("anycastd_check_result_age_seconds{service=\"d\\\"ns\",check=\"dns\",kind=\"cabourotte\",url=\"http://127.0.0.1:9013\"} 0.5\n"), "{text}");
         assert!(
             text.contains("anycastd_start_time_seconds 1711379843.5\n"),
             "{text}"

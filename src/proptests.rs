@@ -299,7 +299,7 @@ fn assert_valid(c: &config::Config) {
             assert!(ch.interval >= Duration::from_millis(100));
             assert!(ch.timeout >= Duration::from_millis(10));
             assert!(ch.timeout <= config::MAX_TIMEOUT);
-            assert!(!ch.url.ends_with('/'), "{:?}", ch.url);
+            assert!(!ch.target().ends_with('/'), "{:?}", ch.target());
         }
     }
 }

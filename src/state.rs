@@ -86,6 +86,10 @@ pub struct ServiceSnap {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckSnap {
     pub name: String,
+    /// `cabourotte`, `command`, `http` or `tcp` (files without it are Cabourotte's).
+    #[serde(default = "cabourotte")]
+    pub kind: String,
+    /// Where it looks: a URL, an address or a program.
     pub url: String,
     pub interval_seconds: f64,
     /// None until the first result.
@@ -95,6 +99,10 @@ pub struct CheckSnap {
     pub last_poll_seconds: Option<f64>,
     pub good_streak: u32,
     pub bad_streak: u32,
+}
+
+fn cabourotte() -> String {
+    "cabourotte".to_string()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

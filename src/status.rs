@@ -105,9 +105,14 @@ pub fn report(snap: &Snapshot, now: f64, running: bool) -> Report {
             let polled = c.last_poll_unix.map_or("never polled".to_string(), |t| {
                 format!("polled {}", ago(now, t))
             });
+            // Cabourotte checks read as they always did; the built-in kinds say theirs.
+            let kind = match c.kind.as_str() {
+                "cabourotte" | "" => String::new(),
+                k => format!(" ({k})"),
+            };
             let _ = writeln!(
                 out,
-                "  check {:?} {state}: {} ({polled}; {} good / {} bad in a row, rise {} fall {})",
+                "  check {:?}{kind} {state}: {} ({polled}; {} good / {} bad in a row, rise {} fall {})",
                 c.name, c.last_result, c.good_streak, c.bad_streak, s.rise, s.fall
             );
         }

@@ -1,7 +1,7 @@
 //! What `anycastd check` prints: the configuration as the daemon understood it, with every
 //! default filled in, so an operator sees exactly what will run.
 
-use crate::config::Config;
+use crate::config::{Config, Probe};
 use crate::duration::format as dur;
 use crate::frr::{afi, vrf_label};
 use std::fmt::Write as _;
@@ -19,7 +19,7 @@ pub fn describe(c: &Config) -> String {
     let g = &c.global;
     let _ = writeln!(
         out,
-        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}, state_file {}, metrics_file {}",
+        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}, state_file {}, metrics_file {}, max_running_checks {}",
         dur(g.vtysh_timeout),
         dur(g.reconcile_interval),
         dur(g.shutdown_timeout),
@@ -29,6 +29,7 @@ pub fn describe(c: &Config) -> String {
         g.metrics_file
             .as_ref()
             .map_or("off".to_string(), |p| p.display().to_string()),
+        g.max_running_checks,
     );
     for s in &c.services {
         let _ = writeln!(
@@ -47,15 +48,33 @@ pub fn describe(c: &Config) -> String {
             );
         }
         for k in &s.checks {
-            let _ = writeln!(
-                out,
-                "  check  cabourotte {:?}  url {}, interval {}, timeout {}, max_age {}",
-                k.name,
-                k.url,
-                dur(k.interval),
-                dur(k.timeout),
-                k.max_age.map_or("off".to_string(), dur)
-            );
+            let what = match &k.probe {
+                Probe::Cabourotte { url, max_age } => format!(
+                    "url {url}, interval {}, timeout {}, max_age {}",
+                    dur(k.interval),
+                    dur(k.timeout),
+                    max_age.map_or("off".to_string(), dur)
+                ),
+                Probe::Command { argv, .. } => format!(
+                    "command {argv:?}, interval {}, timeout {}",
+                    dur(k.interval),
+                    dur(k.timeout)
+                ),
+                Probe::Http { url, status, body } => format!(
+                    "url {url}, status {}, body {}, interval {}, timeout {}",
+                    status.map_or("2xx".to_string(), |s| s.to_string()),
+                    body.as_ref()
+                        .map_or("any".to_string(), |b| format!("{b:?}")),
+                    dur(k.interval),
+                    dur(k.timeout)
+                ),
+                Probe::Tcp { address } => format!(
+                    "address {address}, interval {}, timeout {}",
+                    dur(k.interval),
+                    dur(k.timeout)
+                ),
+            };
+            let _ = writeln!(out, "  check  {} {:?}  {what}", k.kind().name(), k.name);
         }
     }
     out

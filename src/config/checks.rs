@@ -1,29 +1,49 @@
-//! `checks.cabourotte` entries: a check name in the short form, or a table with `name`,
-//! `url`, `interval`, `timeout` and `max_age`; and the Cabourotte base URL.
+//! `checks.<kind>` lists: what every kind shares (the list, duplicate names, `interval` and
+//! `timeout`, the name rules), the `checks.cabourotte` entries (a check name in the short
+//! form, or a table with `name`, `url`, `interval`, `timeout` and `max_age`) and the
+//! Cabourotte base URL. The built-in kinds' own fields are in `builtin`.
 
 use super::values::{Ctx, Res, describe};
 use super::{
     CHECK_KEYS, Check, DEFAULT_CABOUROTTE_URL, DEFAULT_INTERVAL, DEFAULT_MAX_AGE, DEFAULT_TIMEOUT,
-    MAX_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT,
+    MAX_TIMEOUT, MIN_INTERVAL, MIN_TIMEOUT, Probe,
 };
 use crate::duration;
+use std::time::Duration;
 use toml::Spanned;
-use toml::de::DeValue;
+use toml::de::{DeTable, DeValue};
 
 impl Ctx<'_> {
-    /// The list at `key` (`services.<name>.checks.cabourotte`).
-    pub(super) fn checks(&self, key: &str, list: &Spanned<DeValue<'_>>) -> Res<Vec<Check>> {
+    /// The list at `key` (`services.<name>.checks.<kind>`) of service `service`.
+    pub(super) fn checks(
+        &self,
+        key: &str,
+        kind: &str,
+        list: &Spanned<DeValue<'_>>,
+        service: &str,
+    ) -> Res<Vec<Check>> {
         let mut out: Vec<Check> = Vec::new();
         for (i, item) in self.array(key, list, "check")?.iter().enumerate() {
             let key = format!("{key}[{i}]");
-            let c = self.check(&key, item)?;
-            if out.iter().any(|o| o.name == c.name && o.url == c.url) {
+            let c = match kind {
+                "cabourotte" => self.check(&key, item)?,
+                _ => self.builtin(&key, kind, item, service)?,
+            };
+            let twice = match kind {
+                // Cabourotte checks are told apart by name and URL (the Python anycastd's rule).
+                "cabourotte" => out
+                    .iter()
+                    .any(|o| o.name == c.name && o.target() == c.target()),
+                _ => out.iter().any(|o| o.name == c.name),
+            };
+            if twice {
                 return Err(self.err(
                     &key,
                     item.span(),
                     format!(
                         "check {:?} at {} is listed twice in this service",
-                        c.name, c.url
+                        c.name,
+                        c.target()
                     ),
                 ));
             }
@@ -32,10 +52,37 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn check(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Check> {
-        let mut url = DEFAULT_CABOUROTTE_URL.to_string();
+    /// `interval` and `timeout` of a long form, with the defaults and bounds every kind
+    /// shares: the timeout defaults to min(1 s, interval) and never exceeds the interval.
+    pub(super) fn cadence(&self, key: &str, t: &DeTable<'_>) -> Res<(Duration, Duration)> {
         let mut interval = DEFAULT_INTERVAL;
         let mut timeout = None;
+        if let Some(iv) = t.get("interval") {
+            interval = self.positive_duration(&format!("{key}.interval"), iv, MIN_INTERVAL)?;
+        }
+        if let Some(tv) = t.get("timeout") {
+            let k = format!("{key}.timeout");
+            let d = self.positive_duration(&k, tv, MIN_TIMEOUT)?;
+            self.at_most(&k, tv, d, MAX_TIMEOUT)?;
+            if d > interval {
+                return Err(self.err(
+                    &k,
+                    tv.span(),
+                    format!(
+                        "{} is longer than the check's interval ({}): a poll must end before the next one is due",
+                        duration::format(d),
+                        duration::format(interval)
+                    ),
+                ));
+            }
+            timeout = Some(d);
+        }
+        Ok((interval, timeout.unwrap_or(DEFAULT_TIMEOUT.min(interval))))
+    }
+
+    fn check(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Check> {
+        let mut url = DEFAULT_CABOUROTTE_URL.to_string();
+        let (mut interval, mut timeout) = (DEFAULT_INTERVAL, DEFAULT_TIMEOUT);
         let mut max_age = Some(DEFAULT_MAX_AGE);
         let (name_key, name_v) = match v.get_ref() {
             DeValue::String(_) => (key.to_string(), v),
@@ -46,27 +93,7 @@ impl Ctx<'_> {
                     url =
                         parse_url(self.string(&k, uv)?).map_err(|m| self.err(&k, uv.span(), m))?;
                 }
-                if let Some(iv) = t.get("interval") {
-                    interval =
-                        self.positive_duration(&format!("{key}.interval"), iv, MIN_INTERVAL)?;
-                }
-                if let Some(tv) = t.get("timeout") {
-                    let k = format!("{key}.timeout");
-                    let d = self.positive_duration(&k, tv, MIN_TIMEOUT)?;
-                    self.at_most(&k, tv, d, MAX_TIMEOUT)?;
-                    if d > interval {
-                        return Err(self.err(
-                            &k,
-                            tv.span(),
-                            format!(
-                                "{} is longer than the check's interval ({}): a poll must end before the next one is due",
-                                duration::format(d),
-                                duration::format(interval)
-                            ),
-                        ));
-                    }
-                    timeout = Some(d);
-                }
+                (interval, timeout) = self.cadence(key, t)?;
                 if let Some(mv) = t.get("max_age") {
                     let d = self.duration(&format!("{key}.max_age"), mv)?;
                     max_age = (!d.is_zero()).then_some(d);
@@ -116,11 +143,26 @@ impl Ctx<'_> {
         }
         Ok(Check {
             name: name.to_string(),
-            url,
             interval,
-            timeout: timeout.unwrap_or(DEFAULT_TIMEOUT.min(interval)),
-            max_age,
+            timeout,
+            probe: Probe::Cabourotte { url, max_age },
         })
+    }
+
+    /// A check's name: a non-empty string without control characters (it goes into logs).
+    pub(super) fn check_name<'v>(&self, key: &str, v: &'v Spanned<DeValue<'_>>) -> Res<&'v str> {
+        let name = self.string(key, v)?;
+        if name.trim().is_empty() {
+            return Err(self.err(key, v.span(), "a check name must not be empty"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(self.err(
+                key,
+                v.span(),
+                format!("{name:?}: a check name must not contain control characters"),
+            ));
+        }
+        Ok(name)
     }
 }
 

@@ -1,8 +1,13 @@
-//! The optional `[global]` table: the vtysh, reconcile and shutdown deadlines, and where the
-//! state and metrics files go (an absolute path, or "" for none).
+//! The optional `[global]` table: the vtysh, reconcile and shutdown deadlines, where the
+//! state and metrics files go (an absolute path, or "" for none), and how many command
+//! checks may run at once.
 
+use super::values::describe;
 use super::values::{Ctx, Res};
-use super::{GLOBAL_KEYS, Global, MAX_VTYSH_TIMEOUT, MIN_INTERVAL, MIN_SHUTDOWN_TIMEOUT};
+use super::{
+    GLOBAL_KEYS, Global, MAX_RUNNING_CHECKS_LIMIT, MAX_VTYSH_TIMEOUT, MIN_INTERVAL,
+    MIN_SHUTDOWN_TIMEOUT,
+};
 use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
@@ -57,6 +62,23 @@ impl Ctx<'_> {
             } else {
                 g.metrics_file = path;
             }
+        }
+        if let Some(v) = t.get("max_running_checks") {
+            let bad = |found: String| {
+                self.err(
+                    "global.max_running_checks",
+                    v.span(),
+                    format!("must be an integer from 1 to {MAX_RUNNING_CHECKS_LIMIT}, {found}"),
+                )
+            };
+            g.max_running_checks = match v.get_ref() {
+                DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                    .ok()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| (1..=MAX_RUNNING_CHECKS_LIMIT).contains(n))
+                    .ok_or_else(|| bad(format!("got {i}")))?,
+                other => return Err(bad(format!("found {}", describe(other)))),
+            };
         }
         Ok(g)
     }

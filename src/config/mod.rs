@@ -1,16 +1,20 @@
 //! The configuration file: TOML text in, a validated [`Config`] or one [`ConfigError`] out.
 //!
 //! The schema is the Python anycastd's (services → `prefixes.frrouting`, `checks.cabourotte`,
-//! short and long forms), read strictly: every unknown key, wrong type or impossible value
+//! short and long forms) plus the built-in `checks.command`, `checks.http` and
+//! `checks.tcp`, read strictly: every unknown key, wrong type or impossible value
 //! is an error that names the file, the key path (`services.dns.checks.cabourotte[0].interval`),
 //! the line and column, what was wrong and what is accepted. We walk TOML's spanned document
 //! by hand instead of deriving serde structs, because that is what lets every message carry
-//! the exact key path and position. Nothing here does I/O except [`load`] reading the file.
+//! the exact key path and position. Nothing here does I/O except [`load`] reading the file
+//! and a command check's program being looked up (it must exist and be executable).
 //!
 //! This file holds the schema (the types, the keys each table accepts, the defaults and
 //! bounds) and the entry points; the walk itself is split by table family (`global`,
-//! `service`, `prefixes`, `checks`) over the shared value walkers of `values`.
+//! `service`, `prefixes`, `checks` and the built-in kinds' fields in `builtin`) over the
+//! shared value walkers of `values`.
 
+mod builtin;
 mod checks;
 mod global;
 mod prefixes;
@@ -67,12 +71,23 @@ pub const GLOBAL_KEYS: &[&str] = &[
     "shutdown_timeout",
     "state_file",
     "metrics_file",
+    "max_running_checks",
 ];
 pub const SERVICE_KEYS: &[&str] = &["prefixes", "checks", "rise", "fall"];
 pub const PREFIX_TYPES: &[&str] = &["frrouting"];
-pub const CHECK_TYPES: &[&str] = &["cabourotte"];
+/// The check kinds, in the order a service's checks are listed (and evaluated).
+pub const CHECK_TYPES: &[&str] = &["cabourotte", "command", "http", "tcp"];
 pub const PREFIX_KEYS: &[&str] = &["prefix", "vrf", "vtysh"];
+/// The keys of a Cabourotte check's long form.
 pub const CHECK_KEYS: &[&str] = &["name", "url", "interval", "timeout", "max_age"];
+pub const COMMAND_KEYS: &[&str] = &["name", "command", "interval", "timeout"];
+pub const HTTP_KEYS: &[&str] = &["name", "url", "interval", "timeout", "status", "body"];
+pub const TCP_KEYS: &[&str] = &["name", "address", "interval", "timeout"];
+/// `max_running_checks`: the default, and the bounds.
+pub const DEFAULT_MAX_RUNNING_CHECKS: u32 = 64;
+pub const MAX_RUNNING_CHECKS_LIMIT: u32 = 1024;
+/// The `PATH` command checks run with, and where a bare program name is looked up.
+pub const CHECK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Every key name of the schema.
 pub fn all_keys() -> Vec<&'static str> {
@@ -84,6 +99,9 @@ pub fn all_keys() -> Vec<&'static str> {
         CHECK_TYPES,
         PREFIX_KEYS,
         CHECK_KEYS,
+        COMMAND_KEYS,
+        HTTP_KEYS,
+        TCP_KEYS,
     ]
     .concat()
 }
@@ -111,6 +129,8 @@ pub struct Global {
     pub state_file: Option<PathBuf>,
     /// Prometheus textfile (node_exporter's textfile collector); `None`: not written.
     pub metrics_file: Option<PathBuf>,
+    /// At most this many command checks run at once; the others wait their turn.
+    pub max_running_checks: u32,
 }
 
 impl Default for Global {
@@ -121,6 +141,7 @@ impl Default for Global {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             state_file: Some(PathBuf::from(DEFAULT_STATE_FILE)),
             metrics_file: None,
+            max_running_checks: DEFAULT_MAX_RUNNING_CHECKS,
         }
     }
 }
@@ -154,16 +175,95 @@ impl Prefix {
     }
 }
 
-/// A Cabourotte health check.
+/// One health check: what every kind shares (name, cadence, deadline) and what it probes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Check {
+    /// Unique within its service and kind; in logs, status and metrics.
     pub name: String,
-    /// Base URL without a trailing slash.
-    pub url: String,
     pub interval: Duration,
+    /// A poll, connection or process that takes longer fails (a process is killed).
     pub timeout: Duration,
-    /// `None`: results are never too old.
-    pub max_age: Option<Duration>,
+    pub probe: Probe,
+}
+
+/// What a check looks at, by kind.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Probe {
+    /// The latest result of a check Cabourotte runs.
+    Cabourotte {
+        /// Base URL without a trailing slash.
+        url: String,
+        /// `None`: results are never too old.
+        max_age: Option<Duration>,
+    },
+    /// A program run by the daemon: exit status 0 passes.
+    Command {
+        /// argv; `argv[0]` is an absolute path (a bare name is resolved at load time).
+        argv: Vec<String>,
+        /// The service that lists it (`ANYCASTD_SERVICE`): a command is never shared.
+        service: String,
+    },
+    /// An HTTP GET: passes on the expected status (any 2xx by default) and body.
+    Http {
+        url: String,
+        status: Option<u16>,
+        body: Option<String>,
+    },
+    /// A TCP connection that opens within the timeout.
+    Tcp {
+        /// `IP:PORT`, `[IPv6]:PORT` or `host:port`.
+        address: String,
+    },
+}
+
+/// The kinds of check, as the configuration names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Cabourotte,
+    Command,
+    Http,
+    Tcp,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Cabourotte => "cabourotte",
+            Kind::Command => "command",
+            Kind::Http => "http",
+            Kind::Tcp => "tcp",
+        }
+    }
+}
+
+impl Check {
+    pub fn kind(&self) -> Kind {
+        match self.probe {
+            Probe::Cabourotte { .. } => Kind::Cabourotte,
+            Probe::Command { .. } => Kind::Command,
+            Probe::Http { .. } => Kind::Http,
+            Probe::Tcp { .. } => Kind::Tcp,
+        }
+    }
+
+    /// Where it looks: the Cabourotte base URL, the HTTP URL, the TCP address or the
+    /// command's program (the `url` of the state file and metrics).
+    pub fn target(&self) -> &str {
+        match &self.probe {
+            Probe::Cabourotte { url, .. } | Probe::Http { url, .. } => url,
+            Probe::Command { argv, .. } => argv.first().map_or("", String::as_str),
+            Probe::Tcp { address } => address,
+        }
+    }
+
+    /// How a service's reason names it: `dns` for a Cabourotte check (as the Python
+    /// anycastd), `dns (command)` for the others.
+    pub fn label(&self) -> String {
+        match self.kind() {
+            Kind::Cabourotte => self.name.clone(),
+            k => format!("{} ({})", self.name, k.name()),
+        }
+    }
 }
 
 /// Why a configuration could not be used, with what the exit code needs.
@@ -343,10 +443,12 @@ checks.cabourotte = [
             dns.checks[0],
             Check {
                 name: "dns".into(),
-                url: "http://127.0.0.1:9013".into(),
                 interval: Duration::from_secs(5),
                 timeout: Duration::from_secs(1),
-                max_age: Some(Duration::from_secs(120)),
+                probe: Probe::Cabourotte {
+                    url: "http://127.0.0.1:9013".into(),
+                    max_age: Some(Duration::from_secs(120)),
+                },
             }
         );
         assert_eq!((dns.rise, dns.fall), (1, 1));
@@ -388,10 +490,13 @@ checks.cabourotte = [{ name = "web check", url = "http://[::1]:9013/", interval 
         assert_eq!(s.prefixes[0].canonical(), "2001:db8::/48");
         assert_eq!(s.prefixes[0].vrf, None);
         assert_eq!(s.prefixes[0].vtysh, PathBuf::from("/opt/frr/vtysh"));
-        assert_eq!(s.checks[0].url, "http://[::1]:9013");
+        assert_eq!(s.checks[0].target(), "http://[::1]:9013");
         assert_eq!(s.checks[0].interval, Duration::from_millis(500));
         assert_eq!(s.checks[0].timeout, Duration::from_millis(200));
-        assert_eq!(s.checks[0].max_age, None);
+        assert!(matches!(
+            s.checks[0].probe,
+            Probe::Cabourotte { max_age: None, .. }
+        ));
         assert_eq!((s.rise, s.fall), (3, 2));
         assert_eq!(c.global.vtysh_timeout, Duration::from_secs(2));
         assert_eq!(c.global.reconcile_interval, Duration::from_secs(10));

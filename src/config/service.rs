@@ -3,7 +3,7 @@
 //! [`prefixes`](super::prefixes) or [`checks`](super::checks).
 
 use super::values::{Ctx, Res, describe, join, key_part};
-use super::{CHECK_TYPES, PREFIX_TYPES, SERVICE_KEYS, Service};
+use super::{CHECK_TYPES, Check, PREFIX_TYPES, SERVICE_KEYS, Service};
 use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -27,8 +27,7 @@ impl Ctx<'_> {
         self.known_keys(&key, t, SERVICE_KEYS)?;
         let (prefixes_key, list) = self.entries(&key, t, v.span(), "prefixes", PREFIX_TYPES[0])?;
         let prefixes = self.prefixes(&prefixes_key, list)?;
-        let (checks_key, list) = self.entries(&key, t, v.span(), "checks", CHECK_TYPES[0])?;
-        let checks = self.checks(&checks_key, list)?;
+        let checks = self.check_sections(&key, t, v.span(), name)?;
         let rise = self.count(&format!("{key}.rise"), t.get("rise"))?;
         let fall = self.count(&format!("{key}.fall"), t.get("fall"))?;
         Ok(Service {
@@ -64,6 +63,53 @@ impl Ctx<'_> {
                 ),
             )),
         }
+    }
+
+    /// `<service>.checks`: a table of one or more kinds, each a list; the checks in kind
+    /// order, then list order.
+    fn check_sections(
+        &self,
+        svc_key: &str,
+        svc: &DeTable<'_>,
+        svc_span: Range<usize>,
+        service: &str,
+    ) -> Res<Vec<Check>> {
+        let key = format!("{svc_key}.checks");
+        let Some(v) = svc.get("checks") else {
+            return Err(self.err(
+                &key,
+                svc_span,
+                "missing: every service needs at least one check, e.g. `checks.cabourotte = [...]` or `checks.command = [...]`",
+            ));
+        };
+        let t = self.table(&key, v)?;
+        for k in t.keys() {
+            if !CHECK_TYPES.contains(&k.get_ref().as_ref()) {
+                return Err(self.err(
+                    &join(&key, k.get_ref()),
+                    k.span(),
+                    format!(
+                        "unknown check type {:?}; accepted: {}",
+                        k.get_ref().as_ref(),
+                        CHECK_TYPES.join(", ")
+                    ),
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        for kind in CHECK_TYPES {
+            if let Some(list) = t.get(*kind) {
+                out.extend(self.checks(&format!("{key}.{kind}"), kind, list, service)?);
+            }
+        }
+        if out.is_empty() {
+            return Err(self.err(
+                &key,
+                v.span(),
+                "missing: every service needs at least one check, e.g. `checks.cabourotte = [...]` or `checks.command = [...]`",
+            ));
+        }
+        Ok(out)
     }
 
     /// The entries of `<service>.<section>.<type>`, with their key path: only `known_type`

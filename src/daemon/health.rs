@@ -1,4 +1,5 @@
-//! The health phase: poll one check, log its change of state once, feed the result to
+//! The health phase: poll one check (or collect the result of one that ran on, a command),
+//! log its change of state once, feed the result to
 //! every service that lists it, and turn a change of a service's health into work for the
 //! FRR instances of that service's prefixes only (a quick apply, or a full sync when the
 //! last read cannot be trusted). Also when each check is first polled (the splay).
@@ -9,16 +10,46 @@ impl Daemon<'_> {
     pub(super) fn poll(&mut self, c: usize, due: Instant, now: Instant) {
         let spec = self.checks[c].spec.clone();
         let started = Instant::now();
-        let outcome = self.prober.poll(&spec, now);
-        self.checks[c].poll_seconds = started.elapsed().as_secs_f64();
-        self.checks[c].last_poll = Some(self.system.wall());
-        let changed = self.checks[c].last.as_ref().map(Result::is_ok) != Some(outcome.is_ok());
+        if let Some(outcome) = self.prober.start(&spec, now) {
+            self.record(c, outcome, started.elapsed(), now);
+        }
+        // Keep the cadence; if we fell more than an interval behind, start again from now.
+        let mut next = due + spec.interval;
+        if next <= now {
+            next = now + spec.interval;
+        }
+        self.checks[c].next_due = Some(next);
+        self.schedule.push(next, Task::Poll(c));
+    }
+
+    /// Results that arrived after their poll started (command checks that ended).
+    pub(super) fn collect_finished(&mut self) {
+        let done = self.prober.finished(self.system.now());
+        if done.is_empty() {
+            return;
+        }
+        let now = self.system.now();
+        for f in done {
+            // A check a reload removed meanwhile has no place any more.
+            if let Some(&c) = self.check_index.get(&f.check) {
+                self.record(c, f.outcome, f.took, now);
+            }
+        }
+    }
+
+    /// One result of check `c`: log its change of state once, feed it to every service
+    /// that lists it.
+    fn record(&mut self, c: usize, outcome: Outcome, took: Duration, now: Instant) {
+        let spec = &self.checks[c].spec;
         log::debug!(
-            name = spec.name.as_str(), url = spec.url.as_str();
-            "Polled Cabourotte health check \"{}\": {}",
-            spec.name,
+            name = spec.name.as_str(), url = spec.target();
+            "Polled {}: {}",
+            title(spec),
             match &outcome { Ok(()) => "success".to_string(), Err(f) => f.to_string() }
         );
+        self.checks[c].poll_seconds = took.as_secs_f64();
+        self.checks[c].last_poll = Some(self.system.wall());
+        let changed = self.checks[c].last.as_ref().map(Result::is_ok) != Some(outcome.is_ok());
         self.log_check_change(c, &outcome);
         let reason = match &outcome {
             Ok(()) => "success".to_string(),
@@ -35,13 +66,6 @@ impl Daemon<'_> {
         if changed {
             self.publish();
         }
-        // Keep the cadence; if we fell more than an interval behind, start again from now.
-        let mut next = due + spec.interval;
-        if next <= now {
-            next = now + spec.interval;
-        }
-        self.checks[c].next_due = Some(next);
-        self.schedule.push(next, Task::Poll(c));
     }
 
     /// One log line per change of a check's state, not per poll.
@@ -49,22 +73,23 @@ impl Daemon<'_> {
         let rt = &self.checks[c];
         let spec = &rt.spec;
         let interval = crate::duration::format(spec.interval);
+        let (name, target) = (spec.name.as_str(), spec.target());
         match (&rt.last, outcome) {
             (Some(Err(_)), Ok(())) => log::info!(
-                name = spec.name.as_str(), url = spec.url.as_str();
-                "Cabourotte health check \"{}\" passes again.", spec.name
+                name = name, url = target;
+                "{} passes again.", title(spec)
             ),
             (_, Ok(())) => {}
             (Some(Err(old)), Err(new)) if old.same_kind(new) => {}
             (_, Err(Failure::NoResult)) => log::error!(
-                name = spec.name.as_str(), url = spec.url.as_str(), interval = interval.as_str(),
+                name = name, url = target, interval = interval.as_str(),
                 reason = Failure::NoResult.to_string().as_str();
-                "Cabourotte health check \"{}\" does not exist, returning an unhealthy status.", spec.name
+                "{} does not exist, returning an unhealthy status.", title(spec)
             ),
             (_, Err(f)) => log::error!(
-                name = spec.name.as_str(), url = spec.url.as_str(), interval = interval.as_str(),
+                name = name, url = target, interval = interval.as_str(),
                 reason = f.to_string().as_str();
-                "Cabourotte health check \"{}\" is failing: {}", spec.name, f
+                "{} is failing: {}", title(spec), f
             ),
         }
     }
@@ -157,4 +182,13 @@ pub(super) fn splay(checks: &[CheckRt], now: Instant) -> Vec<(usize, Instant)> {
     }
     out.sort_by_key(|&(c, at)| (at, c));
     out
+}
+
+/// How logs name a check: `Cabourotte health check "dns"` (the Python anycastd's text),
+/// `Health check "dns" (command)` for the built-in kinds.
+fn title(spec: &Check) -> String {
+    match spec.kind() {
+        crate::config::Kind::Cabourotte => format!("Cabourotte health check \"{}\"", spec.name),
+        k => format!("Health check \"{}\" ({})", spec.name, k.name()),
+    }
 }

@@ -33,7 +33,8 @@ impl Daemon<'_> {
                     let st = &svc.checks[pos].1;
                     CheckSnap {
                         name: c.name.clone(),
-                        url: c.url.clone(),
+                        kind: c.kind().name().to_string(),
+                        url: c.target().to_string(),
                         interval_seconds: c.interval.as_secs_f64(),
                         passing: st.passing,
                         last_result: st.last_reason.clone(),

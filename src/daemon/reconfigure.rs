@@ -147,6 +147,7 @@ impl Daemon<'_> {
         self.svc_prefixes = index_prefixes(parts.services.len(), &parts.instances);
         self.config = new;
         self.checks = parts.checks;
+        self.check_index = parts.check_index;
         self.services = parts.services;
         self.svc_checks = parts.svc_checks;
         self.instances = parts.instances;
@@ -159,6 +160,7 @@ impl Daemon<'_> {
                 .iter()
                 .flat_map(|s| s.checks.iter().cloned())
                 .collect::<Vec<_>>(),
+            self.config.global.max_running_checks,
         );
         self.schedule.clear();
         self.publish_due = None;

@@ -23,7 +23,7 @@
 //! trace, `ANYCASTD_SIM_LIVE=1` prints it as it happens (`make sim`).
 
 use super::*;
-use crate::cabourotte;
+use crate::check;
 use crate::config;
 use crate::state::{Disk, Snapshot};
 use crate::vtysh::{Error as VError, Output};
@@ -640,7 +640,7 @@ impl System for SimSystem {
         let w = self.0.borrow();
         std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + (w.now - w.t0)
     }
-    fn wait(&mut self, until: Option<Instant>) {
+    fn wait(&mut self, until: Option<Instant>, _: &[std::os::fd::BorrowedFd<'_>]) {
         let mut w = self.0.borrow_mut();
         w.steps += 1;
         if w.steps > 2_000_000 {
@@ -669,9 +669,15 @@ impl System for SimSystem {
 }
 
 /// Each check has its own Cabourotte here, hung or not, with the real client's back-off.
-struct SimProber(Shared, Vec<cabourotte::Endpoint>);
+struct SimProber(Shared, Vec<check::Hung>);
 
 impl Prober for SimProber {
+    fn start(&mut self, check: &Check, now: Instant) -> Option<Outcome> {
+        Some(self.poll(check, now))
+    }
+}
+
+impl SimProber {
     fn poll(&mut self, check: &Check, _: Instant) -> Outcome {
         let mut w = self.0.borrow_mut();
         w.maybe_crash("poll");
@@ -803,7 +809,7 @@ fn boot(world: &Shared, withdraw: bool) -> Ended {
     let mut system = SimSystem(Rc::clone(world));
     let mut prober = SimProber(
         Rc::clone(world),
-        (0..6).map(|_| cabourotte::Endpoint::default()).collect(),
+        (0..6).map(|_| check::Hung::default()).collect(),
     );
     let mut runner = SimRunner(Rc::clone(world));
     let result = panic::catch_unwind(AssertUnwindSafe(|| {

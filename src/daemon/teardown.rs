@@ -9,6 +9,8 @@ impl Daemon<'_> {
     /// deadline. A second termination signal stops at once.
     pub(super) fn shutdown(&mut self, sig: Signal) -> Exit {
         log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
+        // No check outlives the daemon: running commands are killed with their groups.
+        self.prober.stop();
         self.publish_stopping();
         let exit = self.teardown("shutdown");
         match &exit {
@@ -66,7 +68,7 @@ impl Daemon<'_> {
                 break;
             }
             let pause = (self.system.now() + SHUTDOWN_RETRY).min(deadline);
-            self.system.wait(Some(pause));
+            self.system.wait(Some(pause), &[]);
             // A SIGHUP now would wake every wait at once: take it, and say it is ignored.
             match self.system.take_signal() {
                 Some(Signal::Hup) => {

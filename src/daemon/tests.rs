@@ -43,7 +43,7 @@ impl System for FakeSystem {
     fn wall(&self) -> std::time::SystemTime {
         std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000) + (self.now - self.t0)
     }
-    fn wait(&mut self, until: Option<Instant>) {
+    fn wait(&mut self, until: Option<Instant>, _: &[std::os::fd::BorrowedFd<'_>]) {
         let until = until.unwrap_or(self.t0 + self.limit);
         if let Some(&(at, sig)) = self.signals.first() {
             if self.t0 + at <= until {
@@ -76,13 +76,13 @@ struct FakeProber {
 }
 
 impl Prober for FakeProber {
-    fn poll(&mut self, check: &Check, now: Instant) -> Outcome {
+    fn start(&mut self, check: &Check, now: Instant) -> Option<Outcome> {
         *self
             .polls
             .borrow_mut()
             .entry(check.name.clone())
             .or_default() += 1;
-        (self.script)(&check.name, now - self.t0)
+        Some((self.script)(&check.name, now - self.t0))
     }
 }
 
@@ -1335,4 +1335,90 @@ checks.cabourotte = [{ name = "ll", interval = 1 }]
         .count();
     assert_eq!(withdrawals, 1, "{:?}", st.calls);
     assert_eq!(r.exit, Exit::Clean);
+}
+
+/// A prober whose results come later, as a command check's do: each start is answered
+/// `delay` after it through `finished`, and the loop must wake for that by `deadline`.
+struct LaterProber {
+    t0: Instant,
+    delay: Duration,
+    /// Results fail from then on.
+    fail_after: Duration,
+    pending: Vec<(Instant, Check, Outcome)>,
+    starts: Rc<RefCell<u32>>,
+}
+
+impl Prober for LaterProber {
+    fn start(&mut self, check: &Check, now: Instant) -> Option<Outcome> {
+        *self.starts.borrow_mut() += 1;
+        if self.pending.iter().any(|(_, c, _)| c == check) {
+            return None;
+        }
+        let outcome = if now - self.t0 >= self.fail_after {
+            Err(Failure::Exit(1, "down".into()))
+        } else {
+            Ok(())
+        };
+        self.pending
+            .push((now + self.delay, check.clone(), outcome));
+        None
+    }
+    fn finished(&mut self, now: Instant) -> Vec<crate::check::Finished> {
+        let (done, left): (Vec<_>, Vec<_>) =
+            self.pending.drain(..).partition(|(at, _, _)| *at <= now);
+        self.pending = left;
+        done.into_iter()
+            .map(|(_, check, outcome)| crate::check::Finished {
+                check,
+                outcome,
+                took: self.delay,
+            })
+            .collect()
+    }
+    fn deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|(at, _, _)| *at).min()
+    }
+}
+
+#[test]
+fn results_that_arrive_later_decide_health_like_any_other() {
+    let cfg = config::parse(
+        "[services.dns]\nprefixes.frrouting = [\"203.0.113.53\"]\nchecks.command = [{ name = \"dns\", command = [\"/bin/true\"], interval = 1, timeout = \"500ms\" }]\n",
+        Path::new("test.toml"),
+    )
+    .unwrap();
+    let mut cfg = cfg;
+    cfg.global.state_file = None;
+    let frr = Rc::new(RefCell::new(frr_with(&[], None)));
+    let mut system = FakeSystem::new(term_at(10));
+    let starts = Rc::new(RefCell::new(0));
+    let mut prober = LaterProber {
+        t0: system.t0,
+        delay: Duration::from_millis(300),
+        fail_after: secs(5),
+        pending: Vec::new(),
+        starts: Rc::clone(&starts),
+    };
+    let mut runner = FakeFrr(Rc::clone(&frr));
+    let mut d = Daemon::new(cfg, &mut prober, &mut runner, &mut system);
+    let exit = d.run();
+    let health = d.health();
+    drop(d);
+    assert_eq!(exit, Exit::Clean);
+    assert_eq!(health, [("dns".to_string(), Health::Unhealthy)]);
+    let st = frr.borrow();
+    let calls: Vec<String> = st.calls.iter().flatten().cloned().collect();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == " network 203.0.113.53/32" || c == "network 203.0.113.53/32"),
+        "never announced: {calls:?}"
+    );
+    assert!(!st.has(None, "203.0.113.53/32"));
+    // One start a second, for ten seconds.
+    assert!(
+        (9..=11).contains(&*starts.borrow()),
+        "{} starts",
+        starts.borrow()
+    );
 }

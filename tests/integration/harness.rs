@@ -4,9 +4,12 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -259,4 +262,116 @@ impl FakeFrr {
     pub fn set_hang(&self, on: bool) {
         self.flag("hang", on)
     }
+}
+
+/// A local HTTP service for the built-in `http` checks: `200 all ok` while `up`, else
+/// `503 down`; counts its requests. [`Web::stop`] closes its port (connections are
+/// refused) and [`Web::start`] opens it again, as a service that stops and starts.
+pub struct Web {
+    pub port: u16,
+    up: Arc<AtomicBool>,
+    pub requests: Arc<AtomicU64>,
+    serving: Option<Arc<AtomicBool>>,
+}
+
+impl Web {
+    pub fn start() -> Web {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the web service");
+        let port = listener.local_addr().expect("its address").port();
+        let mut w = Web {
+            port,
+            up: Arc::new(AtomicBool::new(true)),
+            requests: Arc::new(AtomicU64::new(0)),
+            serving: None,
+        };
+        w.serve(listener);
+        w
+    }
+
+    fn serve(&mut self, listener: TcpListener) {
+        let serving = Arc::new(AtomicBool::new(true));
+        self.serving = Some(Arc::clone(&serving));
+        let (u, n) = (Arc::clone(&self.up), Arc::clone(&self.requests));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if !serving.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let (u, n) = (Arc::clone(&u), Arc::clone(&n));
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    // One request per connection (the answer says `Connection: close`).
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    n.fetch_add(1, Ordering::SeqCst);
+                    let (status, body) = if u.load(Ordering::SeqCst) {
+                        ("200 OK", "all ok\n")
+                    } else {
+                        ("503 Service Unavailable", "down\n")
+                    };
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/healthz", self.port)
+    }
+
+    /// Answer 200 (`true`) or 503.
+    pub fn set_up(&self, on: bool) {
+        self.up.store(on, Ordering::SeqCst);
+    }
+
+    /// Close the port: the service is gone.
+    pub fn stop(&mut self) {
+        if let Some(s) = self.serving.take() {
+            s.store(false, Ordering::SeqCst);
+            // Wake the accept so that the listener is dropped now.
+            let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+            let end = Instant::now() + Duration::from_secs(5);
+            while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+                && Instant::now() < end
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Open the same port again.
+    pub fn restart(&mut self) {
+        self.stop();
+        let listener =
+            TcpListener::bind(("127.0.0.1", self.port)).expect("bind the web service again");
+        self.serve(listener);
+    }
+}
+
+impl Drop for Web {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// How many threads process `pid` runs now.
+pub fn threads(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
 }

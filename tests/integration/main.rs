@@ -3,6 +3,7 @@
 
 mod bench;
 mod cabourotte;
+mod checks;
 mod config_corpus;
 mod core;
 mod crash;

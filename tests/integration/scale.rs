@@ -5,7 +5,7 @@
 //! leaves nothing behind.
 
 use crate::cabourotte::{Api, Behavior, Cabourotte};
-use crate::harness::{Anycastd, TempDir, wait_until};
+use crate::harness::{Anycastd, TempDir, threads, wait_until};
 use crate::lab::{Lab, LabOptions};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -15,16 +15,6 @@ const SERVICES: usize = 1200;
 
 fn prefix(k: usize) -> String {
     format!("10.{}.{}.0/24", 100 + k / 256, k % 256)
-}
-
-fn threads(pid: u32) -> Option<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))?
-        .trim()
-        .parse()
-        .ok()
 }
 
 fn a_prefixes(lab: &Lab) -> BTreeSet<String> {

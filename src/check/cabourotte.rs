@@ -4,84 +4,18 @@
 //! The edge, [`Client`], owns one ureq `Agent` (keep-alive, no proxy, a deadline on every
 //! request) and, per base URL, an [`Endpoint`] that remembers which API layout the server
 //! speaks (2.x `/api/v1/result/<name>` or 1.x `/result/<name>`) and whether it stopped
-//! answering: a hung Cabourotte is left alone for a growing back-off, so that it costs at
-//! most about a tenth of the loop's time and never blinds the checks at other URLs.
+//! answering: a hung Cabourotte is left alone for a growing back-off ([`Hung`]), so that
+//! it costs at most about a tenth of the loop's time and never blinds the checks at other
+//! URLs.
 
-use crate::config::Check;
+use super::{Check, Failure, Hung, Outcome, Probe};
 use serde::Deserialize;
 use std::collections::HashMap;
-use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Cabourotte's result bodies are a few hundred bytes; a command check's stderr can make
 /// one long, but never megabytes. Anything larger is not a Cabourotte.
 pub const MAX_BODY: u64 = 256 * 1024;
-
-/// Why a check does not count as passing. The variant (not the text) is what decides
-/// whether a change of state is logged again.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// Cabourotte ran the check and it failed.
-    Failed(String),
-    /// 404 "result not found": the check is not configured in Cabourotte, or has not run yet.
-    NoResult,
-    /// 404 "Not found" on every layout: not a Cabourotte result endpoint (wrong URL or API).
-    NoApi,
-    /// Any other HTTP status.
-    Status(u16, String),
-    /// The body is not a Cabourotte result.
-    BadBody(String),
-    /// The result is older than `max_age`.
-    Stale(Duration),
-    /// The result is for another check (a proxy or a wrong path in between).
-    WrongName(String),
-    Timeout(Duration),
-    /// Connection refused, reset, DNS: Cabourotte is not there.
-    Unreachable(String),
-    /// Not polled: the same Cabourotte timed out moments ago.
-    Skipped,
-}
-
-impl Failure {
-    /// Same kind of failure (for "log once per change of state").
-    pub fn same_kind(&self, other: &Failure) -> bool {
-        // A hung Cabourotte shows as a timeout for one check and "not polled" for the
-        // others, alternating between checks: one state, logged once.
-        let class = |f: &Failure| match f {
-            Failure::Skipped => std::mem::discriminant(&Failure::Timeout(Duration::ZERO)),
-            other => std::mem::discriminant(other),
-        };
-        class(self) == class(other)
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Failed(m) => write!(f, "check failed: {}", clip(m, 200)),
-            Failure::NoResult => write!(
-                f,
-                "Cabourotte has no result for it (not configured there, or not run yet)"
-            ),
-            Failure::NoApi => write!(
-                f,
-                "no Cabourotte result API at this URL (HTTP 404 \"Not found\" for both /api/v1/result and /result): check the url and Cabourotte's version"
-            ),
-            Failure::Status(s, m) => write!(f, "HTTP status {s}: {}", clip(m, 200)),
-            Failure::BadBody(m) => write!(f, "not a Cabourotte result: {}", clip(m, 200)),
-            Failure::Stale(age) => write!(f, "stale result ({} s old)", age.as_secs()),
-            Failure::WrongName(n) => write!(f, "the answer is for another check ({n:?})"),
-            Failure::Timeout(t) => write!(f, "no answer within {}", crate::duration::format(*t)),
-            Failure::Unreachable(m) => write!(f, "cannot reach Cabourotte: {m}"),
-            Failure::Skipped => write!(
-                f,
-                "not polled: this Cabourotte did not answer the previous request in time"
-            ),
-        }
-    }
-}
-
-pub type Outcome = Result<(), Failure>;
 
 /// The single-result body (both API versions).
 #[derive(Debug, Deserialize)]
@@ -134,7 +68,11 @@ pub fn judge(status: u16, body: &[u8], check: &Check, now: SystemTime) -> Answer
     if result.name != check.name {
         return Answer::Outcome(Err(Failure::WrongName(result.name)));
     }
-    if let Some(max_age) = check.max_age {
+    let max_age = match &check.probe {
+        Probe::Cabourotte { max_age, .. } => *max_age,
+        _ => None,
+    };
+    if let Some(max_age) = max_age {
         let now_s = now
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -186,25 +124,12 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// How long a hung Cabourotte is left alone after its `n`th timeout in a row, counted
-/// from the end of the request that timed out: 1, 2, 4 … up to 30 s, and never less than
-/// nine timeouts, so that waiting on it costs at most about a tenth of the loop's time.
-pub fn hung_backoff(n: u32, timeout: Duration) -> Duration {
-    let grown = Duration::from_secs(1u64 << n.saturating_sub(1).min(5)).min(HUNG_BACKOFF_MAX);
-    grown.max(timeout.saturating_mul(9))
-}
-
-pub const HUNG_BACKOFF_MAX: Duration = Duration::from_secs(30);
-
 /// What we know of one Cabourotte (one base URL).
 #[derive(Debug, Default)]
 pub struct Endpoint {
     /// The layout that answered last; `None` until one did.
     pub layout: Option<Layout>,
-    /// Requests that timed out in a row (0: it answers).
-    pub timeouts: u32,
-    /// While hung: no request goes out before this instant.
-    pub quiet_until: Option<Instant>,
+    pub hung: Hung,
 }
 
 impl Endpoint {
@@ -218,30 +143,6 @@ impl Endpoint {
             _ => vec![Layout::V2, Layout::V1],
         }
     }
-
-    /// While hung, checks at this URL are not polled until the back-off has passed.
-    pub fn should_skip(&self, now: Instant) -> bool {
-        self.quiet_until.is_some_and(|until| now < until)
-    }
-
-    /// A request that ended at `ended` timed out after `timeout`.
-    pub fn timed_out(&mut self, ended: Instant, timeout: Duration) {
-        self.timeouts = self.timeouts.saturating_add(1);
-        self.quiet_until = Some(ended + hung_backoff(self.timeouts, timeout));
-    }
-
-    /// It answered (or refused at once): no longer hung.
-    pub fn answered(&mut self) {
-        self.timeouts = 0;
-        self.quiet_until = None;
-    }
-}
-
-/// The edge that polls one check. The daemon sees only this trait.
-pub trait Prober {
-    fn poll(&mut self, check: &Check, now: Instant) -> Outcome;
-    /// The set of checks changed (reload): learn the new endpoints' intervals.
-    fn configure(&mut self, _checks: &[Check]) {}
 }
 
 /// HTTP transport result, before judging.
@@ -256,18 +157,24 @@ pub struct Client {
     endpoints: HashMap<String, Endpoint>,
 }
 
+/// The HTTP agent of every check kind that speaks HTTP: keep-alive, no proxy, no
+/// redirects, statuses as answers (not errors), names resolved on the loop's thread.
+pub(super) fn agent() -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        // Health endpoints are local: a proxy from the environment must never be used.
+        .proxy(None)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .user_agent(concat!("anycastd/", env!("CARGO_PKG_VERSION")))
+        .build();
+    let connector = ureq::unversioned::transport::DefaultConnector::new();
+    ureq::Agent::with_parts(config, connector, InlineResolver)
+}
+
 impl Client {
     pub fn new(checks: &[Check]) -> Client {
-        let config = ureq::Agent::config_builder()
-            // Cabourotte is local: a proxy from the environment must never be used.
-            .proxy(None)
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(concat!("anycastd/", env!("CARGO_PKG_VERSION")))
-            .build();
-        let connector = ureq::unversioned::transport::DefaultConnector::new();
         let mut client = Client {
-            agent: ureq::Agent::with_parts(config, connector, InlineResolver),
+            agent: agent(),
             endpoints: HashMap::new(),
         };
         client.configure_endpoints(checks);
@@ -276,7 +183,11 @@ impl Client {
 
     /// Forget the endpoints no check uses any more; keep what we know of the others.
     fn configure_endpoints(&mut self, checks: &[Check]) {
-        let used: std::collections::HashSet<&str> = checks.iter().map(|c| c.url.as_str()).collect();
+        let used: std::collections::HashSet<&str> = checks
+            .iter()
+            .filter(|c| matches!(c.probe, Probe::Cabourotte { .. }))
+            .map(Check::target)
+            .collect();
         self.endpoints.retain(|url, _| used.contains(url.as_str()));
     }
 
@@ -311,7 +222,7 @@ impl Client {
 /// literal (the usual `127.0.0.1`) needs no lookup at all; a host name is asked of the
 /// system resolver (`/etc/hosts` first, as configured), which may block.
 #[derive(Debug)]
-struct InlineResolver;
+pub(super) struct InlineResolver;
 
 impl ureq::unversioned::resolver::Resolver for InlineResolver {
     fn resolve(
@@ -341,7 +252,7 @@ impl ureq::unversioned::resolver::Resolver for InlineResolver {
     }
 }
 
-fn transport_failure(e: ureq::Error, timeout: Duration) -> Failure {
+pub(super) fn transport_failure(e: ureq::Error, timeout: Duration) -> Failure {
     match e {
         ureq::Error::Timeout(_) => Failure::Timeout(timeout),
         ureq::Error::BodyExceedsLimit(n) => Failure::BadBody(format!("body larger than {n} bytes")),
@@ -354,38 +265,39 @@ fn transport_failure(e: ureq::Error, timeout: Duration) -> Failure {
     }
 }
 
-impl Prober for Client {
-    fn configure(&mut self, checks: &[Check]) {
+impl Client {
+    pub fn configure(&mut self, checks: &[Check]) {
         self.configure_endpoints(checks);
     }
 
-    fn poll(&mut self, check: &Check, now: Instant) -> Outcome {
+    pub fn poll(&mut self, check: &Check, now: Instant) -> Outcome {
+        let base = check.target();
         let layouts = {
-            let ep = self.endpoints.entry(check.url.clone()).or_default();
-            if ep.should_skip(now) {
+            let ep = self.endpoints.entry(base.to_string()).or_default();
+            if ep.hung.should_skip(now) {
                 return Err(Failure::Skipped);
             }
-            ep.layouts(&check.url)
+            ep.layouts(base)
         };
         let mut outcome = Err(Failure::NoApi);
         let mut answered = None;
         for layout in layouts {
-            let url = result_url(&check.url, layout, &check.name);
+            let url = result_url(base, layout, &check.name);
             let transport = self.get(&url, check.timeout);
-            let ep = self.endpoints.entry(check.url.clone()).or_default();
+            let ep = self.endpoints.entry(base.to_string()).or_default();
             match transport {
                 Transport::Failed(f @ Failure::Timeout(_)) => {
                     // Counted from the end of the request: a hung endpoint is left alone
                     // for a while whatever the check's interval.
-                    ep.timed_out(Instant::now(), check.timeout);
+                    ep.hung.timed_out(Instant::now(), check.timeout);
                     return Err(f);
                 }
                 Transport::Failed(f) => {
-                    ep.answered();
+                    ep.hung.answered();
                     return Err(f);
                 }
                 Transport::Answer(status, body) => {
-                    ep.answered();
+                    ep.hung.answered();
                     log::debug!("{url}: HTTP {status}, {} bytes", body.len());
                     match judge(status, &body, check, SystemTime::now()) {
                         Answer::NoRoute => continue,
@@ -398,17 +310,9 @@ impl Prober for Client {
                 }
             }
         }
-        let ep = self.endpoints.entry(check.url.clone()).or_default();
+        let ep = self.endpoints.entry(base.to_string()).or_default();
         ep.layout = answered;
         outcome
-    }
-}
-
-fn clip(s: &str, max: usize) -> String {
-    let one_line = s.replace(['\n', '\r'], " ");
-    match one_line.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
     }
 }
 
@@ -419,10 +323,12 @@ mod tests {
     fn check(max_age: Option<u64>) -> Check {
         Check {
             name: "dns".into(),
-            url: "http://127.0.0.1:9013".into(),
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(1),
-            max_age: max_age.map(Duration::from_secs),
+            probe: Probe::Cabourotte {
+                url: "http://127.0.0.1:9013".into(),
+                max_age: max_age.map(Duration::from_secs),
+            },
         }
     }
 
@@ -538,32 +444,6 @@ mod tests {
     }
 
     #[test]
-    fn a_hung_endpoint_backs_off_from_the_end_of_the_failed_request() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs;
-        let mut ep = Endpoint::default();
-        assert!(!ep.should_skip(t0));
-        // A 100 ms timeout: 1, 2, 4 … 30 s.
-        let waits: Vec<Duration> = (1..=7)
-            .map(|_| {
-                ep.timed_out(t0, Duration::from_millis(100));
-                ep.quiet_until.unwrap() - t0
-            })
-            .collect();
-        assert_eq!(waits, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
-        assert!(ep.should_skip(t0 + s(29)));
-        assert!(!ep.should_skip(t0 + s(30)));
-        ep.answered();
-        assert!(!ep.should_skip(t0));
-        assert_eq!(ep.timeouts, 0);
-        // A 1 s timeout costs at most a tenth of the time: never less than 9 s of quiet.
-        assert_eq!(hung_backoff(1, s(1)), s(9));
-        assert_eq!(hung_backoff(5, s(1)), s(16));
-        assert_eq!(hung_backoff(9, s(10)), s(90));
-        assert_eq!(hung_backoff(u32::MAX, Duration::MAX), Duration::MAX);
-    }
-
-    #[test]
     fn hosts_resolve_on_this_thread() {
         use ureq::unversioned::resolver::Resolver;
         let config = ureq::config::Config::default();
@@ -579,26 +459,5 @@ mod tests {
         assert_eq!(resolve("http://[::1]:9013"), ["[::1]:9013"]);
         assert_eq!(resolve("http://127.0.0.1/"), ["127.0.0.1:80"]);
         assert!(!resolve("http://localhost:9013").is_empty());
-    }
-
-    #[test]
-    fn a_hung_endpoint_is_one_kind_of_failure() {
-        let t = Failure::Timeout(Duration::from_secs(1));
-        assert!(t.same_kind(&Failure::Skipped));
-        assert!(Failure::Skipped.same_kind(&t));
-        assert!(!t.same_kind(&Failure::NoResult));
-        assert!(Failure::Stale(Duration::ZERO).same_kind(&Failure::Stale(Duration::from_secs(9))));
-    }
-
-    #[test]
-    fn failure_texts_are_one_line_and_bounded() {
-        let long = "x\n".repeat(1000);
-        let text = Failure::Failed(long).to_string();
-        assert!(!text.contains('\n'));
-        assert!(text.chars().count() < 250);
-        assert_eq!(
-            Failure::Stale(Duration::from_secs(312)).to_string(),
-            "stale result (312 s old)"
-        );
     }
 }
