@@ -13,7 +13,7 @@
 //! layout with a new connection per request, so it gets a stand-in speaking 1.x; ours gets
 //! 2.x's (its first choice), and keeps its connection alive.
 //!
-//! Scenarios (in this order; `BENCH_ONLY=standin,footprint,scale,burst,stop,rib` picks some,
+//! Scenarios (in this order; `BENCH_ONLY=standin,footprint,scale,builtin,burst,stop,rib` picks some,
 //! and then writes `results-partial.json` instead):
 //! - standin: what the Cabourotte stand-in serves alone, the way each daemon polls it (the
 //!   daemons' polls/s mean something only well below that); its CPU is also shown in the
@@ -31,6 +31,10 @@
 //! - rib: from the poll that sees the change to the `network` line on A (and back), with A's
 //!   BGP table empty and with 100,000 IPv6 routes learnt from B; and what reading FRR's state
 //!   costs then, for each daemon's way of reading it.
+//!
+//! - builtin (ours only: the upstream daemon has no built-in checks): 200 `command` checks
+//!   (`/bin/true`) and then 200 `http` checks (a GET of the stand-in) at 1 s, stand-in
+//!   vtysh: CPU per check run, the command children's own CPU, VmHWM, threads.
 //!
 //! CPU is the daemon's own (utime + stime), not its vtysh children's. Both run at their
 //! default log level, with JSON logs; those, and their configs, are kept in
@@ -973,6 +977,115 @@ fn footprint_once(ctx: &Ctx, side: Side, ramp: bool) -> Value {
         r.insert("binary_kib".into(), json!(round(size as f64 / 1024.0, 0)));
     }
     Value::Object(r)
+}
+
+/// The children's CPU a process has reaped so far (cutime + cstime), in seconds.
+fn children_cpu_seconds(pid: &str, ticks: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (get(13) + get(14)) / ticks
+}
+
+const BUILTIN_CHECKS: usize = 200;
+
+/// Ours only: 200 built-in checks of one kind at 1 s, all passing, stand-in vtysh.
+fn builtin(ctx: &Ctx, kind: &str, window: u64) -> Value {
+    let mut r = Map::new();
+    let dir = TempDir::new(&format!("builtin{kind}"));
+    let cab = Cabourotte::start(Api::V2);
+    let frr = FakeFrr::new(dir.path(), &[(None, ASN_A)]);
+    let mut cfg = format!(
+        "[global]\nstate_file = \"{}\"\n",
+        dir.path().join("state.json").display()
+    );
+    for i in 0..BUILTIN_CHECKS {
+        cab.set(&format!("h{i}"), Behavior::Success);
+        let check = match kind {
+            "command" => format!(
+                "checks.command = [{{ name = \"c{i}\", command = [\"/bin/true\"], interval = 1 }}]"
+            ),
+            _ => format!(
+                "checks.http = [{{ name = \"h{i}\", url = \"{}/api/v1/result/h{i}\", interval = 1 }}]",
+                cab.url()
+            ),
+        };
+        let _ = writeln!(
+            cfg,
+            "[services.s{i}]\nprefixes.frrouting = [{{ prefix = \"10.{}.{}.0/24\", vtysh = \"{}\" }}]\n{check}",
+            i / 256,
+            i % 256,
+            frr.path().display()
+        );
+    }
+    let mut p = Proc::start(ctx, Side::Ours, dir.path(), &cfg);
+    let all = || frr.networks().len() >= BUILTIN_CHECKS;
+    if !(wait_until(60 * SEC, || all() || p.exited().is_some()) && p.exited().is_none()) {
+        no_start(&mut p, "before announcing all 200 prefixes (60 s)", &mut r);
+        return Value::Object(r);
+    }
+    std::thread::sleep(3 * SEC);
+    let pid = p.pid().to_string();
+    let children0 = children_cpu_seconds(&pid, ctx.ticks);
+    let mut w = Window::open(&p, &cab, ctx.ticks);
+    let alive = w.run(&mut p, window);
+    let children = children_cpu_seconds(&pid, ctx.ticks) - children0;
+    w.close(&mut p, &cab, ctx.ticks, &mut r);
+    let wall = r["window_s"].as_f64().unwrap_or(0.0).max(1e-3);
+    let cpu = r["cpu_s"].as_f64().unwrap_or(0.0);
+    // A command check's runs are not seen by the stand-in: at 1 s, one per check a second
+    // (the integration tests hold the schedule to that).
+    let runs = match kind {
+        "command" => BUILTIN_CHECKS as f64 * wall,
+        _ => r["polls"].as_f64().unwrap_or(0.0),
+    };
+    r.insert("runs_per_s".into(), json!(round(runs / wall, 1)));
+    if runs > 0.0 {
+        r.insert("cpu_per_run_us".into(), json!(round(1e6 * cpu / runs, 1)));
+        if kind == "command" {
+            r.insert(
+                "children_cpu_per_run_us".into(),
+                json!(round(1e6 * children / runs, 1)),
+            );
+        }
+    }
+    p.note_errors(&mut r);
+    if !alive {
+        no_start(&mut p, "during the measurement", &mut r);
+    }
+    p.term();
+    if let Some(st) = p.wait_exit(20 * SEC) {
+        r.insert("stop_exit".into(), exit_value(st));
+    }
+    Value::Object(r)
+}
+
+fn builtin_table(results: &Value) -> String {
+    let mut out = format!(
+        "\nBuilt-in checks (ours only): {BUILTIN_CHECKS} checks at 1 s, all passing, stand-in vtysh\n\n| kind | runs/s | CPU (% of a core) | CPU per run | children's CPU per run | VmHWM | threads (max) |\n|---|---|---|---|---|---|---|\n"
+    );
+    for kind in ["command", "http"] {
+        let r = &results["builtin"][kind]["ours"];
+        if r.is_null() {
+            continue;
+        }
+        let f = |k: &str, unit: &str| {
+            r[k].as_f64()
+                .map_or("–".to_string(), |v| format!("{v}{unit}"))
+        };
+        let _ = writeln!(
+            out,
+            "| {kind} | {} | {} | {} | {} | {} | {} |",
+            f("runs_per_s", ""),
+            f("cpu_pct", " %"),
+            f("cpu_per_run_us", " µs"),
+            f("children_cpu_per_run_us", " µs"),
+            f("vmhwm_mib", " MiB"),
+            f("threads_max", ""),
+        );
+    }
+    out
 }
 
 /// `n` failing checks at 1 s (pure polling), stand-in vtysh.
@@ -1945,6 +2058,17 @@ fn side_by_side() {
             }
         }
     }
+    if wanted("builtin") {
+        for kind in ["command", "http"] {
+            step(&format!("builtin {kind}"), "ours");
+            put(
+                &mut results,
+                &["builtin", kind],
+                Side::Ours,
+                builtin(&ctx, kind, window),
+            );
+        }
+    }
     let lab_scenarios = wanted("burst") || wanted("stop") || wanted("rib");
     let lab = if lab_scenarios {
         Lab::start(LabOptions { vrf: false })
@@ -2062,4 +2186,7 @@ fn side_by_side() {
         );
     }
     print!("{}", table(&results, &sizes));
+    if wanted("builtin") {
+        print!("{}", builtin_table(&results));
+    }
 }
