@@ -812,14 +812,15 @@ impl Demo {
 fn demo() {
     let t_all = Instant::now();
     let mut demo = Demo {
-        total: 7,
+        total: 9,
         done: 0,
         passed: 0,
         failed: 0,
     };
     let dns = [lab::SVC4_53, lab::SVC6_53];
     let ntp = lab::VRF_SVC4_123;
-    let all = [lab::SVC4_53, lab::SVC6_53, ntp];
+    let web4 = lab::SVC4_54;
+    let all = [lab::SVC4_53, lab::SVC6_53, ntp, web4];
     let example = fs::read_to_string(example_path())
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", example_path().display()));
     println!();
@@ -844,6 +845,8 @@ fn demo() {
     let cab = Cabourotte::start(Api::V2);
     cab.set("dns", Behavior::Success);
     cab.set("ntp", Behavior::Success);
+    // A real local service with a built-in check: an HTTP server of the demo's own.
+    let mut web = crate::harness::Web::start();
     let dir = TempDir::new("demo");
     let mut daemon: Option<Anycastd> = None;
 
@@ -853,7 +856,11 @@ fn demo() {
             let cfg = example
                 .replace("\"/usr/bin/vtysh\"", &format!("\"{vtysh}\""))
                 .replace("\"http://127.0.0.1:9013\"", &format!("\"{}\"", cab.url()))
-                .replace("vrf = \"blue\"", &format!("vrf = \"{}\"", lab.vrf_name()));
+                .replace("vrf = \"blue\"", &format!("vrf = \"{}\"", lab.vrf_name()))
+                + &format!(
+                    "\n# The demo's web service, checked by anycastd itself (no Cabourotte).\n[services.web]\nprefixes.frrouting = [{{ prefix = \"{web4}\", vtysh = \"{vtysh}\" }}]\nchecks.http = [{{ name = \"web\", url = \"{}\", interval = \"500ms\", timeout = \"300ms\", body = \"ok\" }}]\n",
+                    web.url()
+                );
             let unreplaced: Vec<&str> = cfg
                 .lines()
                 .filter(|l| !l.trim_start().starts_with('#'))
@@ -888,10 +895,11 @@ fn demo() {
                 return Err(format!("B did not learn {all:?}\n{}", state(lab, &d.log())));
             }
             let line = format!(
-                "anycastd started; B learned {}, {} (service dns) and {ntp} (service ntp, vrf {})",
+                "anycastd started; B learned {}, {} (service dns), {ntp} (service ntp, vrf {}) and {web4} (service web, http check of {})",
                 dns[0],
                 dns[1],
-                lab.vrf_name()
+                lab.vrf_name(),
+                web.url()
             );
             Ok(((), line))
         });
@@ -927,6 +935,34 @@ fn demo() {
                     "check \"dns\" passes again → B learned {} and {} again",
                     dns[0], dns[1]
                 ),
+            ))
+        });
+        demo.step(|| {
+            web.stop();
+            let log = || daemon.as_ref().map(|d| d.log()).unwrap_or_default();
+            if !wait_until(CONVERGE, || !lab.b_has_route(web4)) {
+                return Err(format!("B kept web's {web4}\n{}", state(lab, &log())));
+            }
+            Ok((
+                (),
+                format!(
+                    "the web service stops (port {} closed) → B lost {web4}",
+                    web.port
+                ),
+            ))
+        });
+        demo.step(|| {
+            web.restart();
+            let log = || daemon.as_ref().map(|d| d.log()).unwrap_or_default();
+            if !wait_until(CONVERGE, || b_has_all(lab, &all)) {
+                return Err(format!(
+                    "B did not learn {web4} again\n{}",
+                    state(lab, &log())
+                ));
+            }
+            Ok((
+                (),
+                format!("the web service starts again → B learned {web4} again"),
             ))
         });
         demo.step(|| {
