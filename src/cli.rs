@@ -12,9 +12,12 @@ Usage: anycastd run [-c PATH] [--dry-run] [--log-level LEVEL] [--log-format FORM
        anycastd check [-c PATH] [--frr]
        anycastd status [-c PATH] [--json]
        anycastd withdraw [-c PATH]
+       anycastd drain SERVICE... | --all [--reason TEXT] [-c PATH]
+       anycastd undrain SERVICE... | --all [-c PATH]
        anycastd --version | --help
 
-Announce anycast prefixes through FRR while their Cabourotte health checks pass.
+Announce anycast prefixes through FRR while their health checks (Cabourotte, command,
+http, tcp) pass.
 
 Commands:
   run        run the daemon (withdraws every prefix on SIGTERM/SIGINT)
@@ -23,6 +26,10 @@ Commands:
   status     explain the running daemon's decisions (exit 0 ok, 1 a service is down,
              2 FRR differs from what health says, 3 the daemon is not running)
   withdraw   withdraw every prefix the configuration manages from FRR, confirm, exit
+  drain      take services out of the anycast group for maintenance: their prefixes are
+             withdrawn and stay withdrawn, whatever their checks say, until undrain
+             (kept across restarts; the running daemon acts within a second)
+  undrain    put drained services back: announced again while their checks pass
 
 Options:
   -c, --config PATH      configuration file [env: CONFIG] [default: /etc/anycastd/config.toml]
@@ -30,6 +37,8 @@ Options:
       --dry-run          (run) change nothing in FRR: log the vtysh commands instead
       --frr              (check) also check FRR: instances, ASNs, import check, policy
       --json             (status) print the state as JSON
+      --all              (drain, undrain) every service of the configuration
+      --reason TEXT      (drain) why, shown by status and in the logs
       --log-level LEVEL  debug, info, warning or error [env: LOG_LEVEL] [default: info]
       --log-format FMT   human, json or logfmt [env: LOG_FORMAT]
                          [default: human on a terminal, json otherwise]
@@ -47,6 +56,8 @@ pub enum Command {
     Check(Options),
     Withdraw(Options),
     Status(Options),
+    Drain(Options),
+    Undrain(Options),
     Help,
     Version,
 }
@@ -61,6 +72,11 @@ pub struct Options {
     pub dry_run: bool,
     pub frr: bool,
     pub json: bool,
+    /// drain, undrain: the services named, or every one (`--all`).
+    pub services: Vec<String>,
+    pub all: bool,
+    /// drain: `--reason`.
+    pub reason: Option<String>,
 }
 
 /// A usage error, with the text to print.
@@ -92,6 +108,9 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
     let mut dry_run = false;
     let mut frr = false;
     let mut json = false;
+    let mut all = false;
+    let mut reason: Option<String> = None;
+    let mut services: Vec<String> = Vec::new();
     while let Some(arg) = p.next().map_err(err)? {
         match arg {
             Short('h') | Long("help") => return Ok(Command::Help),
@@ -105,7 +124,12 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
             Long("dry-run") => dry_run = true,
             Long("frr") => frr = true,
             Long("json") => json = true,
+            Long("all") => all = true,
+            Long("reason") => reason = Some(p.value().map_err(err)?.string().map_err(err)?),
             Value(v) if command.is_none() => command = Some(v.string().map_err(err)?),
+            Value(v) if matches!(command.as_deref(), Some("drain" | "undrain")) => {
+                services.push(v.string().map_err(err)?);
+            }
             other => return Err(UsageError(other.unexpected().to_string())),
         }
     }
@@ -142,7 +166,25 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
         dry_run,
         frr,
         json,
+        services,
+        all,
+        reason,
     };
+    let draining = matches!(command.as_deref(), Some("drain" | "undrain"));
+    if opts.all && !draining {
+        return Err(UsageError(
+            "--all only applies to drain and undrain".to_string(),
+        ));
+    }
+    if opts.reason.is_some() && command.as_deref() != Some("drain") {
+        return Err(UsageError("--reason only applies to drain".to_string()));
+    }
+    if draining && opts.all != opts.services.is_empty() {
+        return Err(UsageError(format!(
+            "{}: name the services, or give --all (not both)",
+            command.as_deref().unwrap_or_default()
+        )));
+    }
     for (set, flag, cmd) in [
         (dry_run, "--dry-run", "run"),
         (frr, "--frr", "check"),
@@ -157,11 +199,13 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
         Some("check") => Ok(Command::Check(opts)),
         Some("withdraw") => Ok(Command::Withdraw(opts)),
         Some("status") => Ok(Command::Status(opts)),
+        Some("drain") => Ok(Command::Drain(opts)),
+        Some("undrain") => Ok(Command::Undrain(opts)),
         Some(other) => Err(UsageError(format!(
-            "unknown command {other:?}: expected run, check, status or withdraw"
+            "unknown command {other:?}: expected run, check, status, withdraw, drain or undrain"
         ))),
         None => Err(UsageError(
-            "missing command: expected run, check, status or withdraw".to_string(),
+            "missing command: expected run, check, status, withdraw, drain or undrain".to_string(),
         )),
     }
 }
@@ -195,8 +239,28 @@ mod tests {
                 dry_run: false,
                 frr: false,
                 json: false,
+                services: Vec::new(),
+                all: false,
+                reason: None,
             }))
         );
+    }
+
+    #[test]
+    fn drain_and_undrain() {
+        let Ok(Command::Drain(o)) = run(&["drain", "dns", "ntp", "--reason", "kernel"], &[]) else {
+            panic!()
+        };
+        assert_eq!(o.services, ["dns", "ntp"]);
+        assert_eq!(o.reason.as_deref(), Some("kernel"));
+        let Ok(Command::Undrain(o)) = run(&["undrain", "--all", "-c", "/x.toml"], &[]) else {
+            panic!()
+        };
+        assert!(o.all && o.services.is_empty());
+        assert!(run(&["drain"], &[]).is_err());
+        assert!(run(&["drain", "--all", "dns"], &[]).is_err());
+        assert!(run(&["undrain", "dns", "--reason", "x"], &[]).is_err());
+        assert!(run(&["run", "--all"], &[]).is_err());
     }
 
     #[test]

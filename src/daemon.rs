@@ -48,6 +48,8 @@ const PUBLISH_GAP: Duration = Duration::from_millis(250);
 const PROBE_ROTATION: usize = 100;
 /// Tasks due within this much of now run in the same wake-up (a few ms early at most).
 const TIMER_SLACK: Duration = Duration::from_millis(4);
+/// How often the drain file is looked at (a `stat`): `anycastd drain` acts within this.
+const DRAIN_WATCH: Duration = Duration::from_millis(500);
 /// The first polls of the checks that share an interval are spread over at most
 /// this much per check (and at most the interval), in configuration order.
 const SPLAY_STEP: Duration = Duration::from_millis(1);
@@ -89,6 +91,8 @@ enum Task {
     Apply(usize),
     /// Write the state file and metrics (coalesced).
     Publish,
+    /// Look whether `anycastd drain`/`undrain` changed the drain file.
+    Drains,
 }
 
 /// What caused a sync, for the audit trail.
@@ -99,6 +103,8 @@ enum Trigger {
     Reconcile,
     Retry,
     Reload,
+    Drain,
+    Undrain,
 }
 
 impl Trigger {
@@ -109,6 +115,8 @@ impl Trigger {
             Trigger::Reconcile => "reconcile",
             Trigger::Retry => "retry",
             Trigger::Reload => "reload",
+            Trigger::Drain => "drain",
+            Trigger::Undrain => "undrain",
         }
     }
 }
@@ -206,6 +214,11 @@ pub struct Daemon<'a> {
     disk: Box<dyn crate::state::Disk + 'a>,
     /// The import check timed out during this sync: a fault like any other vtysh timeout.
     probe_hung: Option<FrrFault>,
+    /// Drained services by name (`anycastd drain`), as the drain file last said.
+    drains: BTreeMap<String, crate::drain::Drain>,
+    /// The drain file's identity when it was last read, and whether reading it failed.
+    drain_stamp: Option<(u64, u64, SystemTime, u64)>,
+    drain_failed: bool,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -355,6 +368,9 @@ impl<'a> Daemon<'a> {
             stopped: None,
             disk: Box::new(crate::state::RealDisk),
             probe_hung: None,
+            drains: BTreeMap::new(),
+            drain_stamp: None,
+            drain_failed: false,
         }
     }
 
@@ -410,6 +426,9 @@ impl<'a> Daemon<'a> {
                 "Starting service \"{}\".", svc.name
             );
         }
+        // Drains first: a drained service's prefixes are never announced, not even once.
+        self.load_drains(now, true);
+        self.schedule.push(now + DRAIN_WATCH, Task::Drains);
         // Polls first: the startup sync comes after every check's first poll, so it sees
         // the first decisions and adopts or withdraws what FRR already has in one go.
         let first = splay(&self.checks, now);
@@ -453,6 +472,10 @@ impl<'a> Daemon<'a> {
                         if self.publish_due == Some(at) {
                             self.publish_now();
                         }
+                    }
+                    Task::Drains => {
+                        self.load_drains(now, false);
+                        self.schedule.push(now + DRAIN_WATCH, Task::Drains);
                     }
                 }
                 continue;
@@ -528,9 +551,17 @@ impl<'a> Daemon<'a> {
         intents
     }
 
-    /// What health says of a prefix listed by these services.
+    /// What health and drains say of a prefix listed by these services: withdrawn while
+    /// any of them is drained.
     fn intent_for(&self, svcs: &[usize]) -> Intent {
+        if svcs.iter().any(|&s| self.is_drained(s)) {
+            return Intent::Withdraw;
+        }
         reconcile::intent(svcs.iter().map(|&s| self.services[s].health))
+    }
+
+    fn is_drained(&self, si: usize) -> bool {
+        !self.drains.is_empty() && self.drains.contains_key(&self.services[si].name)
     }
 
     /// What health says of one prefix of instance `i` (retiring: withdraw).
@@ -560,6 +591,7 @@ impl<'a> Daemon<'a> {
     }
 }
 
+mod drains;
 mod health;
 use health::splay;
 mod publish;

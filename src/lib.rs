@@ -8,6 +8,7 @@ pub mod check;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod drain;
 pub mod duration;
 pub mod frr;
 pub mod lock;
@@ -90,8 +91,42 @@ pub fn main(args: Vec<OsString>) -> u8 {
                 }
             }
         }
+        cli::Command::Drain(o) => drain_command(&o, true),
+        cli::Command::Undrain(o) => drain_command(&o, false),
         cli::Command::Run(o) => run(&o, Mode::Run),
         cli::Command::Withdraw(o) => run(&o, Mode::Withdraw),
+    }
+}
+
+/// `anycastd drain` and `anycastd undrain`.
+fn drain_command(o: &cli::Options, drain: bool) -> u8 {
+    let c = match load(o) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let known: Vec<String> = c.services.iter().map(|s| s.name.clone()).collect();
+    let running = c.global.state_file.as_deref().and_then(lock::held);
+    let reason = o.reason.as_deref().unwrap_or("");
+    match drain::command(
+        &c.global.drain_file,
+        &known,
+        &o.services,
+        o.all,
+        drain.then_some(reason),
+        running,
+    ) {
+        Ok(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("anycastd: {e}");
+            if e.starts_with("unknown service") {
+                exit::USAGE
+            } else {
+                exit::CANTCREAT
+            }
+        }
     }
 }
 

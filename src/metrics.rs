@@ -90,6 +90,18 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
     f.header(
+        "anycastd_service_drained",
+        "gauge",
+        "1 while the service is drained (anycastd drain): its prefixes stay withdrawn.",
+    );
+    for x in &s.services {
+        f.sample(
+            "anycastd_service_drained",
+            &[("service", &x.name)],
+            b(x.drained.is_some()),
+        );
+    }
+    f.header(
         "anycastd_service_decided",
         "gauge",
         "0 until every check of the service reported once.",

@@ -79,6 +79,9 @@ pub struct ServiceSnap {
     pub rise: u32,
     pub fall: u32,
     pub transitions: u64,
+    /// `anycastd drain`: since when and why; its prefixes stay withdrawn meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained: Option<crate::drain::Drain>,
     pub checks: Vec<CheckSnap>,
     pub prefixes: Vec<PrefixSnap>,
 }

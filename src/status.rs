@@ -95,6 +95,21 @@ pub fn report(snap: &Snapshot, now: f64, running: bool) -> Report {
             ago(now, s.since_unix),
             s.transitions
         );
+        if let Some(d) = &s.drained {
+            let _ = writeln!(
+                out,
+                "  DRAINED since {} ({}){}: its prefixes stay withdrawn until `anycastd undrain {}`; checks: {}",
+                d.since,
+                ago(now, d.since_unix),
+                if d.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {:?}", d.reason)
+                },
+                s.name,
+                s.health
+            );
+        }
         let _ = writeln!(out, "  reason: {}", s.reason);
         for c in &s.checks {
             let state = match c.passing {

@@ -19,7 +19,7 @@ pub fn describe(c: &Config) -> String {
     let g = &c.global;
     let _ = writeln!(
         out,
-        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}, state_file {}, metrics_file {}, max_running_checks {}",
+        "global: vtysh_timeout {}, reconcile_interval {}, shutdown_timeout {}, state_file {}, metrics_file {}, max_running_checks {}, drain_file {}",
         dur(g.vtysh_timeout),
         dur(g.reconcile_interval),
         dur(g.shutdown_timeout),
@@ -30,6 +30,7 @@ pub fn describe(c: &Config) -> String {
             .as_ref()
             .map_or("off".to_string(), |p| p.display().to_string()),
         g.max_running_checks,
+        g.drain_file.display(),
     );
     for s in &c.services {
         let _ = writeln!(

@@ -37,6 +37,19 @@ impl Ctx<'_> {
                 }
             }
         }
+        if let Some(v) = t.get("drain_file") {
+            let text = self.string("global.drain_file", v)?;
+            if !text.starts_with('/') || text.ends_with('/') || text.chars().any(char::is_control) {
+                return Err(self.err(
+                    "global.drain_file",
+                    v.span(),
+                    format!(
+                        "{text:?}: must be an absolute file path (drains must survive a restart)"
+                    ),
+                ));
+            }
+            g.drain_file = PathBuf::from(text);
+        }
         for name in ["state_file", "metrics_file"] {
             let Some(v) = t.get(name) else { continue };
             let key = format!("global.{name}");

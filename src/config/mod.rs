@@ -36,6 +36,8 @@ use values::{Ctx, Res, line_col_bytes};
 pub const DEFAULT_PATH: &str = "/etc/anycastd/config.toml";
 /// The default `state_file` (`state::DEFAULT_PATH` names the same constant).
 pub const DEFAULT_STATE_FILE: &str = "/run/anycastd/state.json";
+/// The default `drain_file` (`drain::DEFAULT_PATH` names the same constant).
+pub const DEFAULT_DRAIN_FILE: &str = "/var/lib/anycastd/drains.json";
 pub const DEFAULT_VTYSH: &str = "/usr/bin/vtysh";
 pub const DEFAULT_CABOUROTTE_URL: &str = "http://127.0.0.1:9013";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -72,6 +74,7 @@ pub const GLOBAL_KEYS: &[&str] = &[
     "state_file",
     "metrics_file",
     "max_running_checks",
+    "drain_file",
 ];
 pub const SERVICE_KEYS: &[&str] = &["prefixes", "checks", "rise", "fall"];
 pub const PREFIX_TYPES: &[&str] = &["frrouting"];
@@ -131,6 +134,8 @@ pub struct Global {
     pub metrics_file: Option<PathBuf>,
     /// At most this many command checks run at once; the others wait their turn.
     pub max_running_checks: u32,
+    /// Where `anycastd drain` keeps the drained services (persistent across reboots).
+    pub drain_file: PathBuf,
 }
 
 impl Default for Global {
@@ -142,6 +147,7 @@ impl Default for Global {
             state_file: Some(PathBuf::from(DEFAULT_STATE_FILE)),
             metrics_file: None,
             max_running_checks: DEFAULT_MAX_RUNNING_CHECKS,
+            drain_file: PathBuf::from(DEFAULT_DRAIN_FILE),
         }
     }
 }

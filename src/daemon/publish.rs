@@ -78,6 +78,7 @@ impl Daemon<'_> {
                 rise: svc.rise,
                 fall: svc.fall,
                 transitions: self.transitions[si],
+                drained: self.drains.get(&svc.name).cloned(),
                 checks,
                 prefixes,
             });

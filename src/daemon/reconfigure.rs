@@ -164,6 +164,10 @@ impl Daemon<'_> {
         );
         self.schedule.clear();
         self.publish_due = None;
+        // A new drain file, or new services a drain names.
+        self.drain_stamp = None;
+        self.load_drains(now, true);
+        self.schedule.push(now + DRAIN_WATCH, Task::Drains);
         self.publish();
         for c in 0..self.checks.len() {
             let due = self.checks[c].next_due.unwrap_or(now);

@@ -472,13 +472,18 @@ impl Daemon<'_> {
                 .map(|&s| self.services[s].name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
-            let reason = svcs
-                .iter()
-                .map(|&s| &self.services[s])
-                .find(|s| (s.health == Health::Healthy) != announced)
-                .or_else(|| svcs.first().map(|&s| &self.services[s]))
-                .map(|s| s.reason())
-                .unwrap_or_default();
+            let drained = self.drain_of(svcs).filter(|_| !announced);
+            let reason = match drained {
+                Some(d) if d.reason.is_empty() => "drained".to_string(),
+                Some(d) => format!("drained: {}", d.reason),
+                None => svcs
+                    .iter()
+                    .map(|&s| &self.services[s])
+                    .find(|s| (s.health == Health::Healthy) != announced)
+                    .or_else(|| svcs.first().map(|&s| &self.services[s]))
+                    .map(|s| s.reason())
+                    .unwrap_or_default(),
+            };
             let prefix = canonical(&key.1);
             let (verb, old, new) = if announced {
                 ("Announced", "withdrawn", "announced")

@@ -8,6 +8,7 @@ mod config_corpus;
 mod core;
 mod crash;
 mod docs;
+mod drain;
 mod e2e;
 mod faults;
 mod frr_pins;
