@@ -29,6 +29,11 @@ use std::time::{Duration, Instant};
 
 /// Output kept per run; the rest is read and dropped.
 pub const MAX_OUTPUT: usize = 64 * 1024;
+/// Read at most this much of one command's output per look, so that a fast writer on
+/// another core cannot hold the loop (poll wakes it again for the rest).
+const READ_PER_LOOK: usize = 1024 * 1024;
+/// At stop, how long killed commands are given to die so that they are reaped.
+const STOP_REAP: Duration = Duration::from_millis(200);
 
 struct Running {
     check: Check,
@@ -178,12 +183,20 @@ impl Runner {
         self.max_running = usize::try_from(max_running.max(1)).unwrap_or(64);
     }
 
-    /// Kill every running command's group and reap what has died already.
+    /// Kill every running command's group and reap the leaders, waiting at most a
+    /// moment for them to die (a process stuck in the kernel is left to init).
     pub fn stop(&mut self) {
         self.waiting.clear();
-        for r in &mut self.running {
+        for r in &self.running {
             kill_group(r);
-            let _ = r.child.try_wait();
+        }
+        let end = Instant::now() + STOP_REAP;
+        while !self.running.is_empty() && Instant::now() < end {
+            self.running
+                .retain_mut(|r| !matches!(r.child.try_wait(), Ok(Some(_)) | Err(_)));
+            if !self.running.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
         self.running.clear();
     }
@@ -239,13 +252,15 @@ fn spawn(check: &Check, now: Instant) -> Result<Running, Failure> {
 fn drain(r: &mut Running) {
     let Some(f) = r.out.as_mut() else { return };
     let mut buf = [0u8; 8192];
-    loop {
+    let mut read = 0;
+    while read < READ_PER_LOOK {
         match f.read(&mut buf) {
             Ok(0) => {
                 r.out = None;
                 return;
             }
             Ok(n) => {
+                read += n;
                 let room = MAX_OUTPUT.saturating_sub(r.captured.len());
                 r.captured.extend_from_slice(&buf[..n.min(room)]);
             }
@@ -442,6 +457,26 @@ mod tests {
                 assert!(m.starts_with("cannot run /nonexistent/check: "), "{m}")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stop_kills_and_reaps_what_runs() {
+        let mut r = Runner::new(8);
+        let t = Instant::now();
+        for n in 0..4 {
+            let c = check(&format!("s{n}"), &["/bin/sh", "-c", "sleep 30"], 5000);
+            assert_eq!(r.start(&c, t), None);
+        }
+        let pids: Vec<u32> = r.running.iter().map(|x| x.child.id()).collect();
+        r.stop();
+        assert_eq!(r.running(), 0);
+        // Reaped by us, the parent: no /proc entry left, not even a zombie.
+        for pid in pids {
+            assert!(
+                !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                "{pid} was not reaped"
+            );
         }
     }
 

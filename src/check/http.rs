@@ -52,12 +52,11 @@ impl Client {
             .call()
             .and_then(|mut r| {
                 let code = r.status().as_u16();
-                // A partial body is enough to look for the text; a longer one is cut.
-                let text = r.body_mut().with_config().limit(MAX_BODY).read_to_vec();
-                let text = match text {
-                    Err(ureq::Error::BodyExceedsLimit(_)) => Vec::new(),
-                    other => other?,
-                };
+                // The first 64 KiB are enough to look for the text; the rest is not read.
+                let mut text = Vec::new();
+                let reader = r.body_mut().with_config().limit(u64::MAX).reader();
+                std::io::Read::read_to_end(&mut std::io::Read::take(reader, MAX_BODY), &mut text)
+                    .map_err(ureq::Error::Io)?;
                 Ok((code, text))
             });
         let (code, text) = match answer {
@@ -101,6 +100,43 @@ pub fn judge(code: u16, text: &[u8], status: Option<u16>, body: Option<&str>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    #[test]
+    fn a_long_body_is_searched_in_its_first_64_kib() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for conn in listener.incoming().take(2) {
+                let mut conn = conn.unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let body = format!("ok{}", "x".repeat(100_000));
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let check = |body: &str| Check {
+            name: "web".into(),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(2),
+            probe: Probe::Http {
+                url: url.clone(),
+                status: None,
+                body: Some(body.into()),
+            },
+        };
+        let mut c = Client::default();
+        assert_eq!(c.poll(&check("ok"), Instant::now()), Ok(()));
+        assert_eq!(
+            c.poll(&check("not there"), Instant::now()),
+            Err(Failure::BodyMismatch("not there".into()))
+        );
+    }
 
     #[test]
     fn status_and_body_decide() {

@@ -34,21 +34,34 @@ impl Client {
             Ok(a) => a.take(4).collect(),
             Err(e) => return Err(Failure::Connect(format!("{address}: {e}"))),
         };
-        let Some(addr) = addrs.first() else {
+        if addrs.is_empty() {
             return Err(Failure::Connect(format!("{address}: no address")));
-        };
-        match TcpStream::connect_timeout(addr, check.timeout) {
-            Ok(_) => {
-                hung.answered();
-                Ok(())
+        }
+        // Each address in turn (a name may resolve to ::1 first and the service listen
+        // on 127.0.0.1 only), all within the one timeout.
+        let deadline = Instant::now() + check.timeout;
+        let mut last = None;
+        for addr in &addrs {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
             }
-            Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
-                hung.timed_out(Instant::now(), check.timeout);
-                Err(Failure::Timeout(check.timeout))
+            match TcpStream::connect_timeout(addr, left) {
+                Ok(_) => {
+                    hung.answered();
+                    return Ok(());
+                }
+                Err(e) => last = Some(e),
             }
-            Err(e) => {
+        }
+        match last {
+            Some(e) if !matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {
                 hung.answered();
                 Err(Failure::Connect(e.to_string()))
+            }
+            _ => {
+                hung.timed_out(Instant::now(), check.timeout);
+                Err(Failure::Timeout(check.timeout))
             }
         }
     }

@@ -68,7 +68,15 @@ impl Daemon<'_> {
                 break;
             }
             let pause = (self.system.now() + SHUTDOWN_RETRY).min(deadline);
-            self.system.wait(Some(pause), &[]);
+            // The SIGCHLD of each vtysh wakes a wait early: sleep the whole pause, unless
+            // a signal is pending.
+            while self.system.now() < pause && !self.system.termination_pending() {
+                self.system.wait(Some(pause), &[]);
+                if self.system.take_child() {
+                    continue;
+                }
+                break;
+            }
             // A SIGHUP now would wake every wait at once: take it, and say it is ignored.
             match self.system.take_signal() {
                 Some(Signal::Hup) => {
