@@ -93,6 +93,10 @@ enum Task {
     Publish,
     /// Look whether `anycastd drain`/`undrain` changed the drain file.
     Drains,
+    /// The drain time of service N ended: its prefixes are withdrawn now.
+    HoldEnd(usize),
+    /// The drain time of a graceful stop ended: withdraw everything and exit.
+    Stop,
 }
 
 /// What caused a sync, for the audit trail.
@@ -143,6 +147,8 @@ struct Instance {
     vtysh: PathBuf,
     /// Managed (vrf, prefix) → the services that list it.
     managed: BTreeMap<(Vrf, IpNetwork), Vec<usize>>,
+    /// The route-map of the normal announcement of those that have one.
+    route_maps: BTreeMap<(Vrf, IpNetwork), String>,
     /// No longer in the configuration since a reload: withdrawn, then forgotten.
     retiring: BTreeSet<(Vrf, IpNetwork)>,
     fault: Option<FrrFault>,
@@ -219,6 +225,12 @@ pub struct Daemon<'a> {
     /// The drain file's identity when it was last read, and whether reading it failed.
     drain_stamp: Option<(u64, u64, SystemTime, u64)>,
     drain_failed: bool,
+    /// A graceful stop (SIGTERM/SIGINT with `drain_time`): everything is held through
+    /// `drain_route_map` until then, and the signal that started it.
+    stopping: Option<(Instant, Signal)>,
+    /// Hooks started so far (their ids), and whether the last one that ended failed.
+    hooks_started: u64,
+    hook_failing: bool,
 }
 
 /// The state built from one configuration; a reload builds a new one and carries over
@@ -266,6 +278,11 @@ fn build(config: &Config) -> Parts {
                 .entry((p.vrf.clone(), p.network))
                 .or_default()
                 .push(si);
+            if let Some(rm) = &p.route_map {
+                instances[idx]
+                    .route_maps
+                    .insert((p.vrf.clone(), p.network), rm.clone());
+            }
         }
     }
     let check_index = by_spec.into_iter().map(|(c, i)| (c.clone(), i)).collect();
@@ -298,6 +315,7 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
     instances.push(Instance {
         vtysh: vtysh.to_path_buf(),
         managed: BTreeMap::new(),
+        route_maps: BTreeMap::new(),
         retiring: BTreeSet::new(),
         fault: None,
         failures: 0,
@@ -371,6 +389,9 @@ impl<'a> Daemon<'a> {
             drains: BTreeMap::new(),
             drain_stamp: None,
             drain_failed: false,
+            stopping: None,
+            hooks_started: 0,
+            hook_failing: false,
         }
     }
 
@@ -441,7 +462,16 @@ impl<'a> Daemon<'a> {
         }
         loop {
             match self.system.take_signal() {
-                Some(sig @ (Signal::Term | Signal::Int)) => return self.shutdown(sig),
+                Some(sig @ (Signal::Term | Signal::Int)) => {
+                    // A second signal during a graceful stop skips the rest of the wait.
+                    if self.stopping.is_some() || self.config.global.drain_time.is_zero() {
+                        return self.shutdown(sig);
+                    }
+                    self.begin_graceful_stop(sig);
+                }
+                Some(Signal::Hup) if self.stopping.is_some() => {
+                    log::warn!("Received SIGHUP while draining to stop; ignoring it.");
+                }
                 Some(Signal::Hup) => self.reload(),
                 None => {}
             }
@@ -476,6 +506,12 @@ impl<'a> Daemon<'a> {
                     Task::Drains => {
                         self.load_drains(now, false);
                         self.schedule.push(now + DRAIN_WATCH, Task::Drains);
+                    }
+                    Task::HoldEnd(si) => self.hold_ended(si, now),
+                    Task::Stop => {
+                        if let Some((_, sig)) = self.stopping {
+                            return self.shutdown(sig);
+                        }
                     }
                 }
                 continue;
@@ -552,12 +588,47 @@ impl<'a> Daemon<'a> {
     }
 
     /// What health and drains say of a prefix listed by these services: withdrawn while
-    /// any of them is drained.
+    /// any of them is drained, except during the drain time (`drain_time`) of every one
+    /// of them, where a prefix that health announces stays announced (through
+    /// `drain_route_map`). Health always wins: an unhealthy service withdraws at once.
     fn intent_for(&self, svcs: &[usize]) -> Intent {
-        if svcs.iter().any(|&s| self.is_drained(s)) {
-            return Intent::Withdraw;
+        let base = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
+        let mut drained = svcs.iter().filter(|&&s| self.is_drained(s)).peekable();
+        if drained.peek().is_none() {
+            return base;
         }
-        reconcile::intent(svcs.iter().map(|&s| self.services[s].health))
+        let now = self.system.wall();
+        if base == Intent::Announce && drained.all(|&s| self.hold_until(s).is_some_and(|t| now < t))
+        {
+            return Intent::Announce;
+        }
+        Intent::Withdraw
+    }
+
+    /// The route-map the announcement of `key` goes out through now: `drain_route_map`
+    /// while it is held (a drain time, a graceful stop), else its own, if any.
+    fn route_map_of(&self, i: usize, key: &(Vrf, IpNetwork)) -> Option<String> {
+        let inst = &self.instances[i];
+        let normal = inst.route_maps.get(key).cloned();
+        let now = self.system.wall();
+        let held = self.stopping.is_some()
+            || inst.managed.get(key).is_some_and(|svcs| {
+                svcs.iter()
+                    .any(|&s| self.hold_until(s).is_some_and(|t| now < t))
+            });
+        match (&self.config.global.drain_route_map, held) {
+            (Some(rm), true) => Some(rm.clone()),
+            _ => normal,
+        }
+    }
+
+    /// The route-maps of the announcements of `intents`.
+    fn route_maps(&self, i: usize, intents: &Intents) -> BTreeMap<(Vrf, IpNetwork), String> {
+        intents
+            .iter()
+            .filter(|(_, it)| **it == Intent::Announce)
+            .filter_map(|(k, _)| self.route_map_of(i, k).map(|rm| (k.clone(), rm)))
+            .collect()
     }
 
     fn is_drained(&self, si: usize) -> bool {
@@ -593,6 +664,7 @@ impl<'a> Daemon<'a> {
 
 mod drains;
 mod health;
+mod hooks;
 use health::splay;
 mod publish;
 mod reconfigure;

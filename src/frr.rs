@@ -18,6 +18,8 @@ pub type Vrf = Option<String>;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RunningConfig {
     pub instances: BTreeMap<Vrf, BgpInstance>,
+    /// The names of the route-maps defined (`route-map NAME permit|deny SEQ`).
+    pub route_maps: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub struct BgpInstance {
     pub asn: String,
     /// `network` lines of the ipv4 and ipv6 unicast address families.
     pub networks: BTreeSet<IpNetwork>,
+    /// The route-map of those `network` lines that have one (`network P route-map NAME`).
+    pub network_route_maps: BTreeMap<IpNetwork, String>,
     /// `bgp ebgp-requires-policy` (RFC 8212): an eBGP neighbor without an outbound
     /// route-map is sent nothing. On unless ` no bgp ebgp-requires-policy`.
     pub ebgp_requires_policy: bool,
@@ -48,6 +52,7 @@ impl Default for BgpInstance {
         BgpInstance {
             asn: String::new(),
             networks: BTreeSet::new(),
+            network_route_maps: BTreeMap::new(),
             ebgp_requires_policy: true,
             import_check: true,
             default_ipv4_unicast: true,
@@ -150,6 +155,14 @@ impl RunningConfig {
             .get(vrf)
             .is_some_and(|i| i.networks.contains(net))
     }
+
+    /// The route-map of the `network` line for `net`, if it has one.
+    pub fn route_map(&self, vrf: &Vrf, net: &IpNetwork) -> Option<&str> {
+        self.instances
+            .get(vrf)
+            .and_then(|i| i.network_route_maps.get(net))
+            .map(String::as_str)
+    }
 }
 
 /// Parse bgpd's running config. Unknown lines are ignored; only the structure FRR has
@@ -181,6 +194,10 @@ pub fn parse_running_config(text: &str) -> Result<RunningConfig, String> {
                 // Printed before any instance; it decides the defaults of what follows.
                 ["frr", "defaults", p] => {
                     profile = p.to_string();
+                    continue;
+                }
+                ["route-map", name, "permit" | "deny", _] => {
+                    rc.route_maps.insert(name.to_string());
                     continue;
                 }
                 ["router", "bgp", _] => current = Some(None),
@@ -250,9 +267,12 @@ fn instance_line(inst: &mut BgpInstance, words: &[&str]) {
 /// A line two spaces in, inside ` address-family AFI unicast`.
 fn family_line(inst: &mut BgpInstance, afi: &'static str, words: &[&str]) {
     match words {
-        ["network", net, ..] => {
+        ["network", net, rest @ ..] => {
             if let Ok(net) = net.parse::<IpNetwork>() {
                 inst.networks.insert(net);
+                if let ["route-map", rm, ..] = rest {
+                    inst.network_route_maps.insert(net, rm.to_string());
+                }
             }
         }
         ["neighbor", n, "activate"] => {
@@ -277,6 +297,9 @@ fn neighbor<'a>(inst: &'a mut BgpInstance, name: &str) -> &'a mut Neighbor {
 pub struct Changes {
     pub announce: BTreeSet<(Vrf, IpNetwork)>,
     pub withdraw: BTreeSet<(Vrf, IpNetwork)>,
+    /// The route-map of those announcements that go out through one; an announcement
+    /// without an entry is a plain `network P` (which also drops a route-map it had).
+    pub route_maps: BTreeMap<(Vrf, IpNetwork), String>,
 }
 
 impl Changes {
@@ -307,12 +330,16 @@ pub fn build_commands(running: &RunningConfig, changes: &Changes) -> Vec<String>
         let mut by_vrf: BTreeMap<&Vrf, BTreeMap<&str, Vec<String>>> = BTreeMap::new();
         for (vrf, net) in set {
             if running.instances.contains_key(vrf) {
+                let rm = match changes.route_maps.get(&(vrf.clone(), *net)) {
+                    Some(rm) if verb == "network" => format!(" route-map {rm}"),
+                    _ => String::new(),
+                };
                 by_vrf
                     .entry(vrf)
                     .or_default()
                     .entry(afi(net))
                     .or_default()
-                    .push(format!("{verb} {}", canonical(net)));
+                    .push(format!("{verb} {}{rm}", canonical(net)));
             }
         }
         for (vrf, afis) in by_vrf {
@@ -441,6 +468,42 @@ mod tests {
             assert!(rc.has(&None, &net("203.0.113.53/32")));
             assert!(!rc.has(&Some("x".into()), &net("203.0.113.53/32")));
         }
+    }
+
+    #[test]
+    fn network_route_maps_and_route_map_definitions() {
+        let text = "route-map ANYCASTD-DRAIN permit 10\n set community 65535:0 additive\nexit\n!\nrouter bgp 65536\n !\n address-family ipv4 unicast\n  network 203.0.113.53/32 route-map ANYCAST-OUT\n  network 203.0.113.54/32\n exit-address-family\nexit\n!\nroute-map ANYCAST-OUT deny 20\nexit\n";
+        let rc = parse_running_config(text).unwrap();
+        assert_eq!(
+            rc.route_map(&None, &net("203.0.113.53/32")),
+            Some("ANYCAST-OUT")
+        );
+        assert_eq!(rc.route_map(&None, &net("203.0.113.54/32")), None);
+        assert!(rc.has(&None, &net("203.0.113.54/32")));
+        assert_eq!(
+            rc.route_maps,
+            BTreeSet::from(["ANYCASTD-DRAIN".to_string(), "ANYCAST-OUT".to_string()])
+        );
+        let mut changes = Changes::default();
+        changes.announce.insert((None, net("203.0.113.53/32")));
+        changes.announce.insert((None, net("203.0.113.55/32")));
+        changes
+            .route_maps
+            .insert((None, net("203.0.113.53/32")), "ANYCASTD-DRAIN".into());
+        changes.withdraw.insert((None, net("203.0.113.54/32")));
+        let cmds = build_commands(&rc, &changes);
+        assert!(
+            cmds.contains(&"network 203.0.113.53/32 route-map ANYCASTD-DRAIN".to_string()),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds.contains(&"network 203.0.113.55/32".to_string()),
+            "{cmds:?}"
+        );
+        assert!(
+            cmds.contains(&"no network 203.0.113.54/32".to_string()),
+            "{cmds:?}"
+        );
     }
 
     #[test]

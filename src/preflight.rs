@@ -197,6 +197,52 @@ pub fn run(config: &Config, runner: &mut dyn Runner) -> u8 {
     }
 }
 
+/// The route-maps this FRR instance needs: each prefix's `route_map` and the
+/// `drain_route_map`; one FRR does not have is an error (FRR accepts the `network` line
+/// with an unknown route-map name, and the announcement is then not what was meant).
+pub fn judge_route_maps(
+    prefixes: &[&Prefix],
+    drain: Option<&str>,
+    answers: &Answers,
+) -> Vec<Finding> {
+    let Some(running) = answers
+        .running
+        .as_ref()
+        .ok()
+        .and_then(|t| frr::parse_running_config(t).ok())
+    else {
+        return Vec::new();
+    };
+    let mut needed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in prefixes {
+        if let Some(rm) = &p.route_map {
+            needed
+                .entry(rm)
+                .or_default()
+                .push(format!("route_map of {}", p.canonical()));
+        }
+    }
+    if let Some(rm) = drain {
+        needed
+            .entry(rm)
+            .or_default()
+            .push("drain_route_map".to_string());
+    }
+    needed
+        .into_iter()
+        .map(|(rm, users)| {
+            if running.route_maps.contains(rm) {
+                ok(format!("route-map {rm} ({}) is configured", users.join(", ")))
+            } else {
+                error(format!(
+                    "route-map {rm} ({}) is not configured in FRR: add `route-map {rm} permit 10` (with what it should set) to FRR's configuration",
+                    users.join(", ")
+                ))
+            }
+        })
+        .collect()
+}
+
 /// The findings for each FRR instance (each vtysh program) of `config`.
 fn ask(config: &Config, runner: &mut dyn Runner) -> Vec<(PathBuf, Vec<Finding>)> {
     let timeout = config.global.vtysh_timeout.max(Duration::from_secs(1));
@@ -249,7 +295,12 @@ fn ask(config: &Config, runner: &mut dyn Runner) -> Vec<(PathBuf, Vec<Finding>)>
                 answers.in_rib.insert((p.vrf.clone(), p.network), found);
             }
         }
-        let findings = judge(&vtysh.display().to_string(), &prefixes, &answers);
+        let mut findings = judge(&vtysh.display().to_string(), &prefixes, &answers);
+        findings.extend(judge_route_maps(
+            &prefixes,
+            config.global.drain_route_map.as_deref(),
+            &answers,
+        ));
         report.push((vtysh, findings));
     }
     report
@@ -259,6 +310,34 @@ fn ask(config: &Config, runner: &mut dyn Runner) -> Vec<(PathBuf, Vec<Finding>)>
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn route_maps_frr_lacks_are_errors() {
+        let c = crate::config::parse(
+            "[services.dns]\nprefixes.frrouting = [{ prefix = \"203.0.113.53\", route_map = \"ANYCAST-OUT\" }, \"203.0.113.54\"]\nchecks.cabourotte = [\"dns\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        let prefixes: Vec<&Prefix> = c.services[0].prefixes.iter().collect();
+        let answers = Answers {
+            running: Ok("route-map ANYCAST-OUT permit 10\nexit\nrouter bgp 65536\nexit\n".into()),
+            ..Default::default()
+        };
+        let f = judge_route_maps(&prefixes, Some("ANYCASTD-DRAIN"), &answers);
+        let texts: Vec<String> = f.iter().map(|x| x.to_string()).collect();
+        assert_eq!(f.len(), 2, "{texts:?}");
+        assert!(
+            f.iter().any(|x| x.level == Level::Error
+                && x.text
+                    .contains("route-map ANYCASTD-DRAIN (drain_route_map) is not configured")),
+            "{texts:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|x| x.level == Level::Ok && x.text.contains("ANYCAST-OUT")),
+            "{texts:?}"
+        );
+    }
 
     fn cfg() -> Config {
         crate::config::parse(

@@ -851,6 +851,7 @@ impl World {
                 .into_iter()
                 .filter(|(v, n)| present.get(v).is_some_and(|s| s.contains(n)))
                 .collect(),
+            route_maps: Default::default(),
         }
     }
 }

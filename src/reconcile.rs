@@ -46,16 +46,28 @@ pub struct Plan {
     pub missing_instances: BTreeSet<Vrf>,
 }
 
-pub fn plan(intents: &Intents, running: &RunningConfig) -> Plan {
+/// The plan for `intents` against `running`; an announcement goes out through its entry
+/// in `route_maps` (none: a plain `network P`), and one present with another route-map (or
+/// with one it should not have) is announced again, which FRR takes as a change of it.
+pub fn plan(
+    intents: &Intents,
+    running: &RunningConfig,
+    route_maps: &BTreeMap<(Vrf, IpNetwork), String>,
+) -> Plan {
     let mut p = Plan::default();
-    for ((vrf, net), intent) in intents {
+    for (key, intent) in intents {
+        let (vrf, net) = key;
         let present = running.has(vrf, net);
+        let wanted = route_maps.get(key).map(String::as_str);
         match intent {
             Intent::Announce if !running.instances.contains_key(vrf) => {
                 p.missing_instances.insert(vrf.clone());
             }
-            Intent::Announce if !present => {
-                p.changes.announce.insert((vrf.clone(), *net));
+            Intent::Announce if !present || running.route_map(vrf, net) != wanted => {
+                p.changes.announce.insert(key.clone());
+                if let Some(rm) = wanted {
+                    p.changes.route_maps.insert(key.clone(), rm.to_string());
+                }
             }
             Intent::Withdraw if present => {
                 p.changes.withdraw.insert((vrf.clone(), *net));
@@ -84,6 +96,36 @@ pub fn withdraw_all<'a>(
 mod tests {
     use super::*;
     use crate::frr::{BgpInstance, parse_running_config};
+
+    #[test]
+    fn a_network_line_with_the_wrong_route_map_is_announced_again() {
+        let rc = parse_running_config(
+            "router bgp 65536\n address-family ipv4 unicast\n  network 203.0.113.53/32 route-map OLD\n  network 203.0.113.54/32\n  network 203.0.113.55/32 route-map X\n exit-address-family\nexit\n",
+        )
+        .unwrap();
+        let k = |s: &str| (None, s.parse::<IpNetwork>().unwrap());
+        let intents: Intents = [
+            (k("203.0.113.53/32"), Intent::Announce),
+            (k("203.0.113.54/32"), Intent::Announce),
+            (k("203.0.113.55/32"), Intent::Announce),
+        ]
+        .into();
+        let rms = BTreeMap::from([
+            (k("203.0.113.53/32"), "NEW".to_string()),
+            (k("203.0.113.55/32"), "X".to_string()),
+        ]);
+        let p = plan(&intents, &rc, &rms);
+        // 53: another route-map; 54: right (none); 55: right (X).
+        assert_eq!(p.changes.announce, BTreeSet::from([k("203.0.113.53/32")]));
+        assert_eq!(p.changes.route_maps[&k("203.0.113.53/32")], "NEW");
+        // A route-map it should not have: announced again, plain.
+        let p = plan(&intents, &rc, &BTreeMap::new());
+        assert_eq!(
+            p.changes.announce,
+            BTreeSet::from([k("203.0.113.53/32"), k("203.0.113.55/32")])
+        );
+        assert!(p.changes.route_maps.is_empty());
+    }
 
     fn net(s: &str) -> IpNetwork {
         s.parse().unwrap()
@@ -138,7 +180,7 @@ mod tests {
             Intent::Announce,
         );
         i.insert((None, net("203.0.113.5/32")), Intent::Keep);
-        let p = plan(&i, &rc);
+        let p = plan(&i, &rc, &BTreeMap::new());
         assert_eq!(
             p.changes.announce,
             BTreeSet::from([
@@ -159,13 +201,13 @@ mod tests {
         let mut i = Intents::new();
         i.insert((Some("red".into()), net("198.18.0.1/32")), Intent::Announce);
         i.insert((Some("red".into()), net("198.18.0.2/32")), Intent::Withdraw);
-        let p = plan(&i, &rc);
+        let p = plan(&i, &rc, &BTreeMap::new());
         assert!(p.changes.is_empty());
         assert_eq!(
             p.missing_instances,
             BTreeSet::from([Some("red".to_string())])
         );
-        let none = plan(&i, &parse_running_config("").unwrap());
+        let none = plan(&i, &parse_running_config("").unwrap(), &BTreeMap::new());
         assert_eq!(
             none.missing_instances,
             BTreeSet::from([Some("red".to_string())])

@@ -120,6 +120,12 @@ pub struct PrefixSnap {
     /// Whether FRR really advertises it (valid path; false: stuck behind the import
     /// check); None: not known.
     pub advertised: Option<bool>,
+    /// The route-map its announcement goes out through now (its own, or the drain one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_map: Option<String>,
+    /// In its drain time (a drain, a graceful stop): when it is withdrawn (Unix time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining_until_unix: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -259,6 +265,7 @@ impl Snapshot {
                 network,
                 vrf: (vrf != "default").then(|| vrf.clone()),
                 vtysh: std::path::PathBuf::from(vtysh),
+                route_map: None,
             };
             if !out.contains(&prefix) {
                 out.push(prefix);

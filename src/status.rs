@@ -144,6 +144,13 @@ pub fn report(snap: &Snapshot, now: f64, running: bool) -> Report {
                 }
                 _ => "",
             };
+            let mut adv = adv.to_string();
+            if let Some(rm) = &p.route_map {
+                adv += &format!(", route-map {rm}");
+            }
+            if let Some(t) = p.draining_until_unix {
+                adv += &format!(", DRAINING: withdrawn in {:.0} s", (t - now).max(0.0));
+            }
             let _ = writeln!(
                 out,
                 "  prefix {} vrf {}: intended {}, FRR: {in_frr}{adv}",

@@ -32,6 +32,15 @@ pub fn describe(c: &Config) -> String {
         g.max_running_checks,
         g.drain_file.display(),
     );
+    let _ = writeln!(
+        out,
+        "maintenance: drain_time {}, drain_route_map {}, hook {}",
+        dur(g.drain_time),
+        g.drain_route_map.as_deref().unwrap_or("none"),
+        g.hook
+            .as_ref()
+            .map_or("none".to_string(), |h| format!("{h:?}")),
+    );
     for s in &c.services {
         let _ = writeln!(
             out,
@@ -41,11 +50,14 @@ pub fn describe(c: &Config) -> String {
         for p in &s.prefixes {
             let _ = writeln!(
                 out,
-                "  prefix {}  {} unicast, vrf {}, FRR via {}",
+                "  prefix {}  {} unicast, vrf {}, FRR via {}{}",
                 p.canonical(),
                 afi(&p.network),
                 vrf_label(&p.vrf),
-                p.vtysh.display()
+                p.vtysh.display(),
+                p.route_map
+                    .as_ref()
+                    .map_or(String::new(), |r| format!(", route-map {r}"))
             );
         }
         for k in &s.checks {

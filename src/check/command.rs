@@ -35,8 +35,49 @@ const READ_PER_LOOK: usize = 1024 * 1024;
 /// At stop, how long killed commands are given to die so that they are reaped.
 const STOP_REAP: Duration = Duration::from_millis(200);
 
-struct Running {
-    check: Check,
+/// One process to run: the command of a check, or a hook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job<K> {
+    /// What its result is for.
+    pub key: K,
+    /// How logs name it.
+    pub name: String,
+    pub argv: Vec<String>,
+    /// Its environment besides the fixed `PATH`.
+    pub env: Vec<(&'static str, String)>,
+    pub timeout: Duration,
+}
+
+impl Job<Check> {
+    /// The job of a command check: `ANYCASTD_SERVICE` and `ANYCASTD_CHECK` set.
+    pub fn for_check(check: &Check) -> Job<Check> {
+        let (argv, service) = match &check.probe {
+            Probe::Command { argv, service } => (argv.clone(), service.clone()),
+            _ => (Vec::new(), String::new()),
+        };
+        Job {
+            key: check.clone(),
+            name: format!("command check \"{}\"", check.name),
+            argv,
+            env: vec![
+                ("ANYCASTD_SERVICE", service),
+                ("ANYCASTD_CHECK", check.name.clone()),
+            ],
+            timeout: check.timeout,
+        }
+    }
+}
+
+/// A job that ended: its outcome, and how long it ran.
+#[derive(Debug)]
+pub struct Done<K> {
+    pub key: K,
+    pub outcome: Outcome,
+    pub took: Duration,
+}
+
+struct Running<K> {
+    job: Job<K>,
     child: Child,
     pid: Option<Pid>,
     /// The read end of the output pipe; `None` once it reached end of file.
@@ -48,14 +89,41 @@ struct Running {
     killed: bool,
 }
 
-pub struct Runner {
+pub struct Runner<K = Check> {
     max_running: usize,
-    running: Vec<Running>,
-    waiting: VecDeque<Check>,
+    running: Vec<Running<K>>,
+    waiting: VecDeque<Job<K>>,
 }
 
-impl Runner {
-    pub fn new(max_running: u32) -> Runner {
+impl Runner<Check> {
+    /// Start command check `check` (see [`Runner::start_job`]).
+    pub fn start(&mut self, check: &Check, now: Instant) -> Option<Outcome> {
+        self.start_job(Job::for_check(check), now)
+    }
+
+    /// The checks that ended since the last call.
+    pub fn finished(&mut self, now: Instant) -> Vec<Finished> {
+        self.finished_jobs(now)
+            .into_iter()
+            .map(|d| Finished {
+                check: d.key,
+                outcome: d.outcome,
+                took: d.took,
+            })
+            .collect()
+    }
+
+    /// Forget waiting checks that are no longer configured (running ones end on their own
+    /// and their result is dropped).
+    pub fn configure(&mut self, checks: &[Check], max_running: u32) {
+        let wanted: std::collections::HashSet<&Check> = checks.iter().collect();
+        self.waiting.retain(|j| wanted.contains(&j.key));
+        self.max_running = usize::try_from(max_running.max(1)).unwrap_or(64);
+    }
+}
+
+impl<K: Clone + PartialEq> Runner<K> {
+    pub fn new(max_running: u32) -> Runner<K> {
         Runner {
             max_running: usize::try_from(max_running.max(1)).unwrap_or(64),
             running: Vec::new(),
@@ -63,21 +131,21 @@ impl Runner {
         }
     }
 
-    /// Start `check`, or queue it when enough run already. `Some` only when it could not
-    /// be started at all (its failure is the result).
-    pub fn start(&mut self, check: &Check, now: Instant) -> Option<Outcome> {
-        if self.running.iter().any(|r| &r.check == check) || self.waiting.contains(check) {
-            log::debug!(
-                "Command check \"{}\" is still running: not started again.",
-                check.name
-            );
+    /// Start `job`, or queue it when enough run already. `Some` only when it could not
+    /// be started at all (its failure is the result). One whose key runs (or waits)
+    /// already is not started again.
+    pub fn start_job(&mut self, job: Job<K>, now: Instant) -> Option<Outcome> {
+        if self.running.iter().any(|r| r.job.key == job.key)
+            || self.waiting.iter().any(|w| w.key == job.key)
+        {
+            log::debug!("The {} is still running: not started again.", job.name);
             return None;
         }
         if self.running.len() >= self.max_running {
-            self.waiting.push_back(check.clone());
+            self.waiting.push_back(job);
             return None;
         }
-        match spawn(check, now) {
+        match spawn(job, now) {
             Ok(r) => {
                 self.running.push(r);
                 None
@@ -87,7 +155,7 @@ impl Runner {
     }
 
     /// What ended since the last call.
-    pub fn finished(&mut self, now: Instant) -> Vec<Finished> {
+    pub fn finished_jobs(&mut self, now: Instant) -> Vec<Done<K>> {
         let mut out = Vec::new();
         let mut i = 0;
         while i < self.running.len() {
@@ -116,11 +184,11 @@ impl Runner {
                     }
                     Ok(None) | Err(_) => Err(Failure::Spawn(format!(
                         "{}: its exit status was lost",
-                        r.check.target()
+                        r.job.argv.first().map_or("", String::as_str)
                     ))),
                 };
-                out.push(Finished {
-                    check: r.check,
+                out.push(Done {
+                    key: r.job.key,
                     outcome,
                     took,
                 });
@@ -131,25 +199,26 @@ impl Runner {
                 r.killed = true;
                 r.out = None;
                 log::debug!(
-                    "Command check \"{}\" ran past its timeout: killed its process group.",
-                    r.check.name
+                    "The {} ran past its timeout: killed its process group.",
+                    r.job.name
                 );
-                out.push(Finished {
-                    check: r.check.clone(),
-                    outcome: Err(Failure::TimedOut(r.check.timeout)),
+                out.push(Done {
+                    key: r.job.key.clone(),
+                    outcome: Err(Failure::TimedOut(r.job.timeout)),
                     took: now.saturating_duration_since(r.started),
                 });
             }
             i += 1;
         }
         while self.running.len() < self.max_running {
-            let Some(check) = self.waiting.pop_front() else {
+            let Some(job) = self.waiting.pop_front() else {
                 break;
             };
-            match spawn(&check, now) {
+            let key = job.key.clone();
+            match spawn(job, now) {
                 Ok(r) => self.running.push(r),
-                Err(f) => out.push(Finished {
-                    check,
+                Err(f) => out.push(Done {
+                    key,
                     outcome: Err(f),
                     took: Duration::ZERO,
                 }),
@@ -173,14 +242,6 @@ impl Runner {
             .iter()
             .filter_map(|r| r.out.as_ref().map(|f| f.as_fd()))
             .collect()
-    }
-
-    /// Forget waiting checks that are no longer configured (running ones end on their own
-    /// and their result is dropped).
-    pub fn configure(&mut self, checks: &[Check], max_running: u32) {
-        let wanted: std::collections::HashSet<&Check> = checks.iter().collect();
-        self.waiting.retain(|c| wanted.contains(c));
-        self.max_running = usize::try_from(max_running.max(1)).unwrap_or(64);
     }
 
     /// Kill every running command's group and reap the leaders, waiting at most a
@@ -207,22 +268,22 @@ impl Runner {
     }
 }
 
-fn spawn(check: &Check, now: Instant) -> Result<Running, Failure> {
-    let Probe::Command { argv, service } = &check.probe else {
-        return Err(Failure::Spawn("not a command check".into()));
-    };
-    let program = argv.first().map_or("", String::as_str);
+fn spawn<K>(job: Job<K>, now: Instant) -> Result<Running<K>, Failure> {
+    let program = job.argv.first().map_or("", String::as_str);
     let cannot = |e: std::io::Error| Failure::Spawn(format!("cannot run {program}: {e}"));
+    if program.is_empty() {
+        return Err(cannot(std::io::Error::from(ErrorKind::InvalidInput)));
+    }
     let (read, write) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| cannot(e.into()))?;
     rustix::io::ioctl_fionbio(&read, true).map_err(|e| cannot(e.into()))?;
     let err_end = write.try_clone().map_err(cannot)?;
-    let child = Command::new(program)
-        .args(&argv[1..])
-        .env_clear()
-        .env("PATH", CHECK_PATH)
-        .env("ANYCASTD_SERVICE", service)
-        .env("ANYCASTD_CHECK", &check.name)
+    let mut cmd = Command::new(program);
+    cmd.args(&job.argv[1..]).env_clear().env("PATH", CHECK_PATH);
+    for (k, v) in &job.env {
+        cmd.env(k, v);
+    }
+    let child = cmd
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::from(write))
@@ -231,25 +292,25 @@ fn spawn(check: &Check, now: Instant) -> Result<Running, Failure> {
         .spawn()
         .map_err(cannot)?;
     log::debug!(
-        "Started command check \"{}\": {} (pid {}).",
-        check.name,
-        argv.join(" "),
+        "Started the {}: {} (pid {}).",
+        job.name,
+        job.argv.join(" "),
         child.id()
     );
     Ok(Running {
         pid: i32::try_from(child.id()).ok().and_then(Pid::from_raw),
         child,
-        check: check.clone(),
         out: Some(File::from(read)),
         captured: Vec::new(),
         started: now,
-        deadline: now + check.timeout,
+        deadline: now + job.timeout,
         killed: false,
+        job,
     })
 }
 
 /// Read what the pipe holds now; keep the first [`MAX_OUTPUT`] bytes.
-fn drain(r: &mut Running) {
+fn drain<K>(r: &mut Running<K>) {
     let Some(f) = r.out.as_mut() else { return };
     let mut buf = [0u8; 8192];
     let mut read = 0;
@@ -275,7 +336,7 @@ fn drain(r: &mut Running) {
 }
 
 /// The leader has ended (left unreaped, so that its PID keeps naming the group).
-fn exited(r: &Running) -> bool {
+fn exited<K>(r: &Running<K>) -> bool {
     let Some(pid) = r.pid else { return true };
     let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
     match rustix::process::waitid(WaitId::Pid(pid), options) {
@@ -285,7 +346,7 @@ fn exited(r: &Running) -> bool {
     }
 }
 
-fn kill_group(r: &Running) {
+fn kill_group<K>(r: &Running<K>) {
     if let Some(pid) = r.pid {
         // ESRCH: the group is empty already.
         let _ = rustix::process::kill_process_group(pid, Signal::KILL);

@@ -152,6 +152,15 @@ pub trait Prober {
     fn configure(&mut self, _checks: &[Check], _max_running: u32) {}
     /// The daemon stops: kill whatever still runs.
     fn stop(&mut self) {}
+    /// Run a hook (see `global.hook`) without waiting for it: its result comes from
+    /// [`hooks_finished`](Prober::hooks_finished).
+    fn hook(&mut self, _job: command::Job<u64>, _now: Instant) -> Option<Outcome> {
+        None
+    }
+    /// The hooks that ended since the last call.
+    fn hooks_finished(&mut self, _now: Instant) -> Vec<command::Done<u64>> {
+        Vec::new()
+    }
 }
 
 /// The real checks, one module per kind.
@@ -160,7 +169,11 @@ pub struct Checker {
     http: http::Client,
     tcp: tcp::Client,
     commands: command::Runner,
+    /// Hooks run through the same runner as command checks, at most this many at once.
+    hooks: command::Runner<u64>,
 }
+
+const MAX_RUNNING_HOOKS: u32 = 16;
 
 impl Checker {
     pub fn new(checks: &[Check], max_running: u32) -> Checker {
@@ -169,6 +182,7 @@ impl Checker {
             http: http::Client::default(),
             tcp: tcp::Client::default(),
             commands: command::Runner::new(max_running),
+            hooks: command::Runner::new(MAX_RUNNING_HOOKS),
         }
     }
 }
@@ -186,10 +200,21 @@ impl Prober for Checker {
         self.commands.finished(now)
     }
     fn deadline(&self) -> Option<Instant> {
-        self.commands.deadline()
+        match (self.commands.deadline(), self.hooks.deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
     fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.commands.fds()
+        let mut fds = self.commands.fds();
+        fds.extend(self.hooks.fds());
+        fds
+    }
+    fn hook(&mut self, job: command::Job<u64>, now: Instant) -> Option<Outcome> {
+        self.hooks.start_job(job, now)
+    }
+    fn hooks_finished(&mut self, now: Instant) -> Vec<command::Done<u64>> {
+        self.hooks.finished_jobs(now)
     }
     fn configure(&mut self, checks: &[Check], max_running: u32) {
         self.cabourotte.configure(checks);
@@ -199,6 +224,7 @@ impl Prober for Checker {
     }
     fn stop(&mut self) {
         self.commands.stop();
+        self.hooks.stop();
     }
 }
 

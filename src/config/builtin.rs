@@ -106,6 +106,11 @@ impl Ctx<'_> {
         })
     }
 
+    /// `global.hook`: an argv like a command check's.
+    pub(super) fn hook_argv(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Vec<String>> {
+        self.argv(key, v)
+    }
+
     /// `command`: argv, a non-empty list of strings (or one string: a program without
     /// arguments) whose program exists and is executable by this user.
     fn argv(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Vec<String>> {

@@ -5,7 +5,7 @@
 use super::values::describe;
 use super::values::{Ctx, Res};
 use super::{
-    GLOBAL_KEYS, Global, MAX_RUNNING_CHECKS_LIMIT, MAX_VTYSH_TIMEOUT, MIN_INTERVAL,
+    GLOBAL_KEYS, Global, MAX_DRAIN_TIME, MAX_RUNNING_CHECKS_LIMIT, MAX_VTYSH_TIMEOUT, MIN_INTERVAL,
     MIN_SHUTDOWN_TIMEOUT,
 };
 use std::path::PathBuf;
@@ -36,6 +36,16 @@ impl Ctx<'_> {
                     self.at_most(&key, v, *slot, MAX_VTYSH_TIMEOUT)?;
                 }
             }
+        }
+        if let Some(v) = t.get("drain_time") {
+            g.drain_time = self.duration("global.drain_time", v)?;
+            self.at_most("global.drain_time", v, g.drain_time, MAX_DRAIN_TIME)?;
+        }
+        if let Some(v) = t.get("drain_route_map") {
+            g.drain_route_map = Some(self.route_map_name("global.drain_route_map", v)?);
+        }
+        if let Some(v) = t.get("hook") {
+            g.hook = Some(self.hook_argv("global.hook", v)?);
         }
         if let Some(v) = t.get("drain_file") {
             let text = self.string("global.drain_file", v)?;

@@ -61,6 +61,8 @@ const MIN_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(10);
 /// Likewise for one vtysh call: FRR answers in milliseconds, or is stuck.
 pub const MAX_VTYSH_TIMEOUT: Duration = Duration::from_secs(60);
+/// A drain longer than this is a typo: BGP moves traffic away in seconds.
+pub const MAX_DRAIN_TIME: Duration = Duration::from_secs(3600);
 /// A configuration file is a few kilobytes; refuse to read a runaway one.
 const MAX_FILE_SIZE: u64 = 4 * 1024 * 1024;
 
@@ -75,12 +77,15 @@ pub const GLOBAL_KEYS: &[&str] = &[
     "metrics_file",
     "max_running_checks",
     "drain_file",
+    "drain_time",
+    "drain_route_map",
+    "hook",
 ];
 pub const SERVICE_KEYS: &[&str] = &["prefixes", "checks", "rise", "fall"];
 pub const PREFIX_TYPES: &[&str] = &["frrouting"];
 /// The check kinds, in the order a service's checks are listed (and evaluated).
 pub const CHECK_TYPES: &[&str] = &["cabourotte", "command", "http", "tcp"];
-pub const PREFIX_KEYS: &[&str] = &["prefix", "vrf", "vtysh"];
+pub const PREFIX_KEYS: &[&str] = &["prefix", "vrf", "vtysh", "route_map"];
 /// The keys of a Cabourotte check's long form.
 pub const CHECK_KEYS: &[&str] = &["name", "url", "interval", "timeout", "max_age"];
 pub const COMMAND_KEYS: &[&str] = &["name", "command", "interval", "timeout"];
@@ -136,6 +141,13 @@ pub struct Global {
     pub max_running_checks: u32,
     /// Where `anycastd drain` keeps the drained services (persistent across reboots).
     pub drain_file: PathBuf,
+    /// Graceful withdrawal: on drain and on SIGTERM/SIGINT, a prefix stays announced this
+    /// long (through `drain_route_map`, if set) before it is withdrawn. Zero: at once.
+    pub drain_time: Duration,
+    /// The FRR route-map a prefix is announced through during `drain_time`.
+    pub drain_route_map: Option<String>,
+    /// argv run after each confirmed announce and withdraw, drain and undrain.
+    pub hook: Option<Vec<String>>,
 }
 
 impl Default for Global {
@@ -148,6 +160,9 @@ impl Default for Global {
             metrics_file: None,
             max_running_checks: DEFAULT_MAX_RUNNING_CHECKS,
             drain_file: PathBuf::from(DEFAULT_DRAIN_FILE),
+            drain_time: Duration::ZERO,
+            drain_route_map: None,
+            hook: None,
         }
     }
 }
@@ -172,6 +187,9 @@ pub struct Prefix {
     pub vrf: Option<String>,
     /// The vtysh program that reaches this FRR instance.
     pub vtysh: PathBuf,
+    /// The FRR route-map the normal announcement goes out through (`network P route-map
+    /// NAME`); `None`: a plain `network P`.
+    pub route_map: Option<String>,
 }
 
 impl Prefix {
@@ -367,6 +385,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     ctx.document(doc.get_ref(), doc.span())
 }
 
+/// One `network` line: FRR instance (its vtysh), VRF, prefix.
+type NetworkLine<'a> = (&'a Path, &'a Option<String>, IpNetwork);
+
 impl Ctx<'_> {
     fn document(&self, doc: &DeTable<'_>, span: Range<usize>) -> Res<Config> {
         self.known_keys("", doc, TOP_KEYS)?;
@@ -392,10 +413,36 @@ impl Ctx<'_> {
         // File order, not the map's alphabetical order: logs and `check` follow the file.
         let mut entries: Vec<_> = services_t.iter().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
-        let services = entries
-            .into_iter()
-            .map(|(name, v)| self.service(name.get_ref(), v))
-            .collect::<Res<Vec<_>>>()?;
+        let mut services = Vec::with_capacity(entries.len());
+        // One `network` line per prefix and FRR instance: one route-map for it.
+        let mut route_maps: std::collections::HashMap<NetworkLine<'_>, (String, Option<String>)> =
+            std::collections::HashMap::new();
+        for (name, v) in &entries {
+            services.push(self.service(name.get_ref(), v)?);
+        }
+        for (svc, (_, v)) in services.iter().zip(&entries) {
+            for p in &svc.prefixes {
+                let key = (p.vtysh.as_path(), &p.vrf, p.network);
+                match route_maps.get(&key) {
+                    Some((other, rm)) if rm != &p.route_map => {
+                        return Err(self.err(
+                            &format!("services.{}.prefixes.frrouting", values::key_part(&svc.name)),
+                            v.span(),
+                            format!(
+                                "{} has route_map {} here but {} in service {other:?}: a prefix shared by services is one `network` line, with one route-map",
+                                p.canonical(),
+                                p.route_map.as_deref().map_or("(none)".to_string(), |r| format!("{r:?}")),
+                                rm.as_deref().map_or("(none)".to_string(), |r| format!("{r:?}")),
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        route_maps.insert(key, (svc.name.clone(), p.route_map.clone()));
+                    }
+                }
+            }
+        }
         Ok(Config {
             path: self.path.to_path_buf(),
             global,

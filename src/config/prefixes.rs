@@ -18,7 +18,10 @@ impl Ctx<'_> {
         for (i, item) in self.array(key, list, "prefix")?.iter().enumerate() {
             let key = format!("{key}[{i}]");
             let p = self.prefix(&key, item)?;
-            if out.contains(&p) {
+            if out
+                .iter()
+                .any(|o| (o.network, &o.vrf, &o.vtysh) == (p.network, &p.vrf, &p.vtysh))
+            {
                 return Err(self.err(
                     &key,
                     item.span(),
@@ -32,6 +35,7 @@ impl Ctx<'_> {
 
     fn prefix(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Prefix> {
         let mut vrf = None;
+        let mut route_map = None;
         let mut vtysh = PathBuf::from(DEFAULT_VTYSH);
         let prefix_v = match v.get_ref() {
             DeValue::String(_) => v,
@@ -39,6 +43,9 @@ impl Ctx<'_> {
                 self.known_keys(key, t, PREFIX_KEYS)?;
                 if let Some(vv) = t.get("vrf") {
                     vrf = self.vrf(&format!("{key}.vrf"), vv)?;
+                }
+                if let Some(rv) = t.get("route_map") {
+                    route_map = Some(self.route_map_name(&format!("{key}.route_map"), rv)?);
                 }
                 if let Some(pv) = t.get("vtysh") {
                     let s = self.string(&format!("{key}.vtysh"), pv)?;
@@ -83,7 +90,27 @@ impl Ctx<'_> {
             network,
             vrf,
             vtysh,
+            route_map,
         })
+    }
+
+    /// An FRR route-map name: it goes into a vtysh command line as one word.
+    pub(super) fn route_map_name(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<String> {
+        let s = self.string(key, v)?;
+        let ok = !s.is_empty()
+            && s.len() <= 63
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+        if !ok {
+            return Err(self.err(
+                key,
+                v.span(),
+                format!(
+                    "{s:?}: a route-map name is 1 to 63 letters, digits, '-', '_', '.' or ':' (as configured in FRR: `route-map NAME permit 10`)"
+                ),
+            ));
+        }
+        Ok(s.to_string())
     }
 
     fn vrf(&self, key: &str, v: &Spanned<DeValue<'_>>) -> Res<Option<String>> {

@@ -24,6 +24,7 @@ impl Daemon<'_> {
 
     /// Results that arrived after their poll started (command checks that ended).
     pub(super) fn collect_finished(&mut self) {
+        self.collect_hooks();
         let done = self.prober.finished(self.system.now());
         if done.is_empty() {
             return;

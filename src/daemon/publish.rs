@@ -18,6 +18,15 @@ fn iso(t: SystemTime) -> String {
 }
 
 impl Daemon<'_> {
+    /// When service `si`'s prefixes end their drain time, if they are in one.
+    fn draining_until(&self, si: usize) -> Option<SystemTime> {
+        let wall = self.system.wall();
+        if let Some((until, _)) = self.stopping {
+            return Some(wall + until.saturating_duration_since(self.system.now()));
+        }
+        self.hold_until(si).filter(|t| wall < *t)
+    }
+
     pub(super) fn snapshot(&self) -> Snapshot {
         let now = self.system.wall();
         let g = &self.config.global;
@@ -58,8 +67,17 @@ impl Daemon<'_> {
                                 Intent::Withdraw => "withdraw",
                                 Intent::Keep => "keep",
                             });
+                    let route_map = inst
+                        .filter(|_| intended == "announce")
+                        .and_then(|i| self.route_map_of(i, &key));
+                    let draining_until_unix = (intended == "announce")
+                        .then(|| self.draining_until(si))
+                        .flatten()
+                        .map(unix);
                     let inst = inst.map(|i| &self.instances[i]);
                     PrefixSnap {
+                        route_map,
+                        draining_until_unix,
                         prefix: p.canonical(),
                         vrf: vrf_label(&p.vrf).to_string(),
                         vtysh: p.vtysh.display().to_string(),

@@ -176,9 +176,10 @@ impl Daemon<'_> {
                     )
                 })
                 .collect(),
+            route_maps: BTreeSet::new(),
         });
         let intents = self.intents(i);
-        let plan = reconcile::plan(&intents, &running);
+        let plan = reconcile::plan(&intents, &running, &self.route_maps(i, &intents));
         self.report_missing(i, &plan.missing_instances, &intents);
         // A prefix FRR keeps refusing is reported once as refused, not as drift each time.
         let mut drift = plan.changes.clone();
@@ -249,6 +250,9 @@ impl Daemon<'_> {
                 Intent::Announce if !asns.instances.contains_key(&key.0) => need_full = true,
                 Intent::Announce if !present => {
                     changes.announce.insert(key.clone());
+                    if let Some(rm) = self.route_map_of(i, key) {
+                        changes.route_maps.insert(key.clone(), rm);
+                    }
                 }
                 Intent::Withdraw if present => {
                     changes.withdraw.insert(key.clone());
@@ -322,7 +326,7 @@ impl Daemon<'_> {
                     if !still.is_empty() {
                         let rest = Changes {
                             withdraw: still.clone(),
-                            announce: BTreeSet::new(),
+                            ..Changes::default()
                         };
                         self.apply(i, &now, &rest)?;
                         applied.withdraw.extend(still);
@@ -342,6 +346,11 @@ impl Daemon<'_> {
         let running = after.as_ref().unwrap_or(running);
         for key in alone {
             let one = Changes {
+                route_maps: changes
+                    .route_maps
+                    .get(&key)
+                    .map(|rm| BTreeMap::from([(key.clone(), rm.clone())]))
+                    .unwrap_or_default(),
                 announce: BTreeSet::from([key.clone()]),
                 withdraw: BTreeSet::new(),
             };
@@ -450,7 +459,21 @@ impl Daemon<'_> {
         result
     }
 
-    fn audit(&self, i: usize, changes: &Changes, trigger: Trigger) {
+    fn audit(&mut self, i: usize, changes: &Changes, trigger: Trigger) {
+        let mut hooks = Vec::new();
+        self.audit_lines(i, changes, trigger, &mut hooks);
+        for (event, names, key, reason) in hooks {
+            self.run_hook(event, &names, &key, &reason);
+        }
+    }
+
+    fn audit_lines(
+        &self,
+        i: usize,
+        changes: &Changes,
+        trigger: Trigger,
+        hooks: &mut Vec<(hooks::HookEvent, String, (Vrf, IpNetwork), String)>,
+    ) {
         let inst = &self.instances[i];
         let lines = changes
             .withdraw
@@ -465,6 +488,12 @@ impl Daemon<'_> {
                     new = "withdrawn", trigger = trigger.name(), reason = "removed from the configuration";
                     "Withdrew prefix {prefix} (vrf {}): no longer in the configuration.", vrf_label(&key.0)
                 );
+                hooks.push((
+                    hooks::HookEvent::Withdraw,
+                    String::new(),
+                    key.clone(),
+                    "removed from the configuration".to_string(),
+                ));
                 continue;
             };
             let names = svcs
@@ -490,6 +519,12 @@ impl Daemon<'_> {
             } else {
                 ("Withdrew", "announced", "withdrawn")
             };
+            let event = if announced {
+                hooks::HookEvent::Announce
+            } else {
+                hooks::HookEvent::Withdraw
+            };
+            hooks.push((event, names.clone(), key.clone(), reason.clone()));
             log::info!(
                 service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
                 old = old, new = new, trigger = trigger.name(), reason = reason.as_str(),

@@ -152,6 +152,7 @@ impl Daemon<'_> {
                 let left = reconcile::withdraw_all(&self.ours(i), &after);
                 let gone = Changes {
                     announce: BTreeSet::new(),
+                    route_maps: BTreeMap::new(),
                     withdraw: changes
                         .withdraw
                         .difference(&left.withdraw)
@@ -181,7 +182,20 @@ impl Daemon<'_> {
         inst.fault = Some(f);
     }
 
-    fn audit_shutdown(&self, i: usize, gone: &Changes, why: &str) {
+    fn audit_shutdown(&mut self, i: usize, gone: &Changes, why: &str) {
+        for key in &gone.withdraw {
+            let names = self.instances[i]
+                .managed
+                .get(key)
+                .map(|svcs| {
+                    svcs.iter()
+                        .map(|&s| self.services[s].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            self.run_hook(super::hooks::HookEvent::Withdraw, &names, key, why);
+        }
         for (vrf, net) in &gone.withdraw {
             let prefix = canonical(net);
             log::info!(

@@ -201,3 +201,337 @@ fn a_drain_outlives_the_daemon_and_applies_from_its_start() {
     );
     assert_eq!(d.stop("TERM"), 0, "{}", tail(&d));
 }
+
+/// The communities B sees on its best path for `prefix` from A (FRR's text, e.g.
+/// "64500:100 graceful-shutdown"); `None`: B has no such route.
+fn b_communities(lab: &Lab, prefix: &str) -> Option<String> {
+    let out = lab.vtysh_ok(
+        crate::lab::Router::B,
+        &["-c", &format!("show bgp ipv4 unicast {prefix} json")],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).ok()?;
+    if v["prefix"].as_str() != Some(prefix) {
+        return None;
+    }
+    let paths = v["paths"].as_array()?;
+    let best = paths
+        .iter()
+        .find(|p| p["bestpath"]["overall"].as_bool() == Some(true))?;
+    Some(
+        best["community"]["string"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+fn gshut(c: &str) -> bool {
+    c.contains("graceful-shutdown") || c.contains("65535:0")
+}
+
+/// What B receives: the normal announcement through the prefix's own route-map (its
+/// community), during the drain time the GRACEFUL_SHUTDOWN community of the drain
+/// route-map, then nothing; after undrain the normal announcement again. A route-map
+/// removed by hand is drift and is put back. A failing check during the drain time
+/// withdraws at once. SIGTERM drains everything first; a second one skips the wait.
+#[test]
+fn graceful_drain_is_seen_on_the_wire() {
+    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+        return;
+    };
+    lab.vtysh_ok(
+        crate::lab::Router::A,
+        &[
+            "-c",
+            "configure terminal",
+            "-c",
+            "route-map ANYCASTD-DRAIN permit 10",
+            "-c",
+            "set community 65535:0 additive",
+            "-c",
+            "exit",
+            "-c",
+            "route-map ANYCAST-OUT permit 10",
+            "-c",
+            "set community 64500:100",
+            "-c",
+            "end",
+        ],
+    );
+    let dir = TempDir::new("gshut");
+    let web = Web::start();
+    let mut bad_web = Web::start();
+    bad_web.set_up(true);
+    let vtysh = lab.vtysh_a().display().to_string();
+    let cfg = format!(
+        "[global]\nshutdown_timeout = \"5s\"\nreconcile_interval = \"1s\"\ndrain_time = \"5s\"\ndrain_route_map = \"ANYCASTD-DRAIN\"\n\
+         state_file = \"{}\"\ndrain_file = \"{}\"\n\
+         [services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\", route_map = \"ANYCAST-OUT\" }}]\n\
+         checks.http = [{{ name = \"dns\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n\
+         [services.web]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
+         checks.http = [{{ name = \"web\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n",
+        dir.path().join("state.json").display(),
+        dir.path().join("drains.json").display(),
+        lab::SVC4_53,
+        web.url(),
+        lab::SVC4_54,
+        bad_web.url(),
+    );
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    let cfgp = d.config_path.clone();
+    let c53 = || b_communities(&lab, lab::SVC4_53);
+    assert!(
+        wait_until(CONVERGE, || c53().is_some_and(|c| c.contains("64500:100"))),
+        "B never got dns's prefix through ANYCAST-OUT: {:?}\n{}",
+        c53(),
+        tail(&d)
+    );
+    assert!(lab.wait_b_has_route(lab::SVC4_54, true, CONVERGE));
+
+    // drain: GRACEFUL_SHUTDOWN on B during the drain time, then gone.
+    let t0 = Instant::now();
+    let o = cli(&cfgp, &["drain", "dns", "--reason", "upgrade"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c))),
+        "B never saw the GRACEFUL_SHUTDOWN community: {:?}\n{}",
+        c53(),
+        tail(&d)
+    );
+    let seen_gshut = t0.elapsed();
+    // The state file follows within its coalescing gap (250 ms).
+    let status = || String::from_utf8_lossy(&cli(&cfgp, &["status"]).stdout).into_owned();
+    assert!(
+        wait_until(5 * SEC, || {
+            let s = status();
+            s.contains("DRAINED") && s.contains("route-map ANYCASTD-DRAIN, DRAINING: withdrawn in")
+        }),
+        "{}",
+        status()
+    );
+    assert!(
+        wait_until(CONVERGE, || c53().is_none()),
+        "dns's prefix stayed on B after the drain time\n{}",
+        tail(&d)
+    );
+    let gone = t0.elapsed();
+    println!(
+        "drain: GRACEFUL_SHUTDOWN on B after {seen_gshut:?}, withdrawn after {gone:?} (drain_time 5 s)"
+    );
+    assert!(
+        gone >= Duration::from_millis(4500),
+        "withdrawn before the drain time: {gone:?}"
+    );
+
+    // undrain: the normal announcement, without the community.
+    let o = cli(&cfgp, &["undrain", "dns"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        wait_until(CONVERGE, || c53()
+            .is_some_and(|c| c.contains("64500:100") && !gshut(&c))),
+        "after undrain B has {:?}\n{}",
+        c53(),
+        tail(&d)
+    );
+
+    // The route-map removed by hand is drift: put back at the next reconcile.
+    lab.a_configure(None, lab::SVC4_53, &format!("network {}", lab::SVC4_53));
+    assert!(
+        wait_until(CONVERGE, || lab.a_running_config().contains(&format!(
+            "network {} route-map ANYCAST-OUT",
+            lab::SVC4_53
+        ))),
+        "the route-map was not put back\n{}",
+        tail(&d)
+    );
+
+    // A failing check during the drain time withdraws at once.
+    let o = cli(&cfgp, &["drain", "web"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(wait_until(CONVERGE, || b_communities(&lab, lab::SVC4_54)
+        .is_some_and(|c| gshut(&c))));
+    let t1 = Instant::now();
+    bad_web.stop();
+    assert!(lab.wait_b_has_route(lab::SVC4_54, false, CONVERGE));
+    assert!(
+        t1.elapsed() < Duration::from_secs(3),
+        "a failing check waited for the drain time: {:?}",
+        t1.elapsed()
+    );
+    cli(&cfgp, &["undrain", "web"]);
+
+    // SIGTERM: everything through the drain route-map first, then withdrawn, exit 0.
+    let t2 = Instant::now();
+    d.signal("TERM");
+    assert!(
+        wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c))),
+        "no GRACEFUL_SHUTDOWN on SIGTERM: {:?}\n{}",
+        c53(),
+        tail(&d)
+    );
+    assert_eq!(d.wait_exit(20 * SEC), Some(0), "{}", tail(&d));
+    let stopped = t2.elapsed();
+    assert!(
+        stopped >= Duration::from_millis(4500),
+        "stopped before the drain time: {stopped:?}"
+    );
+    assert!(c53().is_none(), "dns's prefix stayed after the stop");
+    println!("SIGTERM: exit 0 after {stopped:?} (drain_time 5 s)");
+
+    // A second SIGTERM skips the wait.
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    assert!(wait_until(CONVERGE, || c53().is_some()), "{}", tail(&d));
+    let t3 = Instant::now();
+    d.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    d.signal("TERM");
+    assert_eq!(d.wait_exit(20 * SEC), Some(0), "{}", tail(&d));
+    assert!(
+        t3.elapsed() < Duration::from_secs(4),
+        "the second SIGTERM did not skip the wait: {:?}",
+        t3.elapsed()
+    );
+    assert!(c53().is_none());
+}
+
+/// `global.hook` runs after each confirmed announce and withdraw, and on drain and
+/// undrain, with what happened in its environment; a failing hook is logged once and
+/// changes nothing in what is announced.
+#[test]
+fn hooks_are_told_what_happened_and_a_failing_one_changes_nothing() {
+    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+        return;
+    };
+    let dir = TempDir::new("hook");
+    let mut web = Web::start();
+    let events = dir.path().join("events");
+    let vtysh = lab.vtysh_a().display().to_string();
+    let url = web.url();
+    let cfg = |hook: &str| {
+        format!(
+            "[global]\nshutdown_timeout = \"5s\"\nhook = {hook}\nstate_file = \"{}\"\ndrain_file = \"{}\"\n\
+             [services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
+             checks.http = [{{ name = \"dns\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n",
+            dir.path().join("state.json").display(),
+            dir.path().join("drains.json").display(),
+            lab::SVC4_53,
+            url,
+        )
+    };
+    let script = format!(
+        "[\"/bin/sh\", \"-c\", \"echo \\\"$ANYCASTD_EVENT|$ANYCASTD_SERVICE|$ANYCASTD_PREFIX|$ANYCASTD_VRF|$ANYCASTD_REASON\\\" >> {}\"]",
+        events.display()
+    );
+    let mut d = Anycastd::start(dir.path(), &cfg(&script));
+    let cfgp = d.config_path.clone();
+    let lines = || std::fs::read_to_string(&events).unwrap_or_default();
+    let has = |want: &str| wait_until(CONVERGE, || lines().lines().any(|l| l.starts_with(want)));
+    assert!(
+        has(&format!("announce|dns|{}|default|", lab::SVC4_53)),
+        "{}\n{}",
+        lines(),
+        tail(&d)
+    );
+    web.stop();
+    assert!(
+        has(&format!("withdraw|dns|{}|default|", lab::SVC4_53)),
+        "{}\n{}",
+        lines(),
+        tail(&d)
+    );
+    web.restart();
+    assert!(lab.wait_b_has_route(lab::SVC4_53, true, CONVERGE));
+    cli(&cfgp, &["drain", "dns", "--reason", "upgrade"]);
+    assert!(
+        has(&format!("drain|dns|{}|default|upgrade", lab::SVC4_53)),
+        "{}",
+        lines()
+    );
+    cli(&cfgp, &["undrain", "dns"]);
+    assert!(
+        has(&format!("undrain|dns|{}|default|", lab::SVC4_53)),
+        "{}",
+        lines()
+    );
+    assert!(
+        wait_until(CONVERGE, || lines().matches("announce|dns|").count() == 3),
+        "no announce after undrain: {}",
+        lines()
+    );
+    assert_eq!(d.stop("TERM"), 0, "{}", tail(&d));
+    assert!(
+        has(&format!("withdraw|dns|{}|default|shutdown", lab::SVC4_53)),
+        "{}",
+        lines()
+    );
+
+    // A hook that fails: logged once, and the prefixes still come and go.
+    let mut d = Anycastd::start(dir.path(), &cfg("[\"/bin/false\"]"));
+    assert!(
+        lab.wait_b_has_route(lab::SVC4_53, true, CONVERGE),
+        "{}",
+        tail(&d)
+    );
+    web.stop();
+    assert!(
+        lab.wait_b_has_route(lab::SVC4_53, false, CONVERGE),
+        "{}",
+        tail(&d)
+    );
+    web.restart();
+    assert!(
+        lab.wait_b_has_route(lab::SVC4_53, true, CONVERGE),
+        "{}",
+        tail(&d)
+    );
+    std::thread::sleep(SEC);
+    assert_eq!(
+        d.count("The hook /bin/false failed: exit 1"),
+        1,
+        "{}",
+        tail(&d)
+    );
+    assert_eq!(d.stop("TERM"), 0, "{}", tail(&d));
+}
+
+/// `check --frr` against real FRR: a drain route-map FRR lacks is an error, one it has is
+/// fine.
+#[test]
+fn check_frr_reports_a_missing_drain_route_map() {
+    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+        return;
+    };
+    lab.vtysh_ok(
+        crate::lab::Router::A,
+        &[
+            "-c",
+            "configure terminal",
+            "-c",
+            "route-map ANYCAST-OUT permit 10",
+            "-c",
+            "end",
+        ],
+    );
+    let dir = TempDir::new("checkrm");
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[global]\ndrain_time = \"5s\"\ndrain_route_map = \"NOPE\"\n[services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{}\", route_map = \"ANYCAST-OUT\" }}]\nchecks.tcp = [\"127.0.0.1:53\"]\n",
+            lab::SVC4_53,
+            lab.vtysh_a().display()
+        ),
+    )
+    .expect("write config");
+    let o = cli(&cfg, &["check", "--frr"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        out.contains("route-map NOPE (drain_route_map) is not configured in FRR"),
+        "{out}"
+    );
+    assert!(
+        out.contains("route-map ANYCAST-OUT (route_map of 203.0.113.53/32) is configured"),
+        "{out}"
+    );
+}
