@@ -149,6 +149,8 @@ struct Instance {
     managed: BTreeMap<(Vrf, IpNetwork), Vec<usize>>,
     /// The route-map of the normal announcement of those that have one.
     route_maps: BTreeMap<(Vrf, IpNetwork), String>,
+    /// Route-maps needed here that FRR lacked at the last read (logged once).
+    missing_route_maps: BTreeSet<String>,
     /// No longer in the configuration since a reload: withdrawn, then forgotten.
     retiring: BTreeSet<(Vrf, IpNetwork)>,
     fault: Option<FrrFault>,
@@ -228,6 +230,9 @@ pub struct Daemon<'a> {
     /// A graceful stop (SIGTERM/SIGINT with `drain_time`): everything is held through
     /// `drain_route_map` until then, and the signal that started it.
     stopping: Option<(Instant, Signal)>,
+    /// Drained services still in their drain time: when it ends (monotonic; set when the
+    /// drain is first seen from what is left of it by the drain file's clock).
+    holds: HashMap<String, Instant>,
     /// Hooks started so far (their ids), and whether the last one that ended failed.
     hooks_started: u64,
     hook_failing: bool,
@@ -316,6 +321,7 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         vtysh: vtysh.to_path_buf(),
         managed: BTreeMap::new(),
         route_maps: BTreeMap::new(),
+        missing_route_maps: BTreeSet::new(),
         retiring: BTreeSet::new(),
         fault: None,
         failures: 0,
@@ -390,6 +396,7 @@ impl<'a> Daemon<'a> {
             drain_stamp: None,
             drain_failed: false,
             stopping: None,
+            holds: HashMap::new(),
             hooks_started: 0,
             hook_failing: false,
         }
@@ -462,13 +469,15 @@ impl<'a> Daemon<'a> {
         }
         loop {
             match self.system.take_signal() {
-                Some(sig @ (Signal::Term | Signal::Int)) => {
-                    // A second signal during a graceful stop skips the rest of the wait.
-                    if self.stopping.is_some() || self.config.global.drain_time.is_zero() {
-                        return self.shutdown(sig);
-                    }
-                    self.begin_graceful_stop(sig);
+                // A second signal during a graceful stop skips the rest of the wait.
+                Some(sig @ (Signal::Term | Signal::Int))
+                    if self.stopping.is_some()
+                        || self.config.global.drain_time.is_zero()
+                        || !self.begin_graceful_stop(sig) =>
+                {
+                    return self.shutdown(sig);
                 }
+                Some(Signal::Term | Signal::Int) => {}
                 Some(Signal::Hup) if self.stopping.is_some() => {
                     log::warn!("Received SIGHUP while draining to stop; ignoring it.");
                 }
@@ -588,19 +597,24 @@ impl<'a> Daemon<'a> {
     }
 
     /// What health and drains say of a prefix listed by these services: withdrawn while
-    /// any of them is drained, except during the drain time (`drain_time`) of every one
-    /// of them, where a prefix that health announces stays announced (through
-    /// `drain_route_map`). Health always wins: an unhealthy service withdraws at once.
+    /// any of them is drained, except during the drain time of every one of them, where
+    /// it is held (kept if FRR has it, through `drain_route_map`, never announced anew).
+    /// During a graceful stop everything is held. Health wins: an unhealthy service
+    /// withdraws at once.
     fn intent_for(&self, svcs: &[usize]) -> Intent {
         let base = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
+        if base == Intent::Withdraw {
+            return base;
+        }
+        if self.stopping.is_some() {
+            return Intent::Hold;
+        }
         let mut drained = svcs.iter().filter(|&&s| self.is_drained(s)).peekable();
         if drained.peek().is_none() {
             return base;
         }
-        let now = self.system.wall();
-        if base == Intent::Announce && drained.all(|&s| self.hold_until(s).is_some_and(|t| now < t))
-        {
-            return Intent::Announce;
+        if drained.all(|&s| self.in_hold(s)) {
+            return Intent::Hold;
         }
         Intent::Withdraw
     }
@@ -610,12 +624,11 @@ impl<'a> Daemon<'a> {
     fn route_map_of(&self, i: usize, key: &(Vrf, IpNetwork)) -> Option<String> {
         let inst = &self.instances[i];
         let normal = inst.route_maps.get(key).cloned();
-        let now = self.system.wall();
         let held = self.stopping.is_some()
-            || inst.managed.get(key).is_some_and(|svcs| {
-                svcs.iter()
-                    .any(|&s| self.hold_until(s).is_some_and(|t| now < t))
-            });
+            || inst
+                .managed
+                .get(key)
+                .is_some_and(|svcs| svcs.iter().any(|&s| self.in_hold(s)));
         match (&self.config.global.drain_route_map, held) {
             (Some(rm), true) => Some(rm.clone()),
             _ => normal,
@@ -626,7 +639,7 @@ impl<'a> Daemon<'a> {
     fn route_maps(&self, i: usize, intents: &Intents) -> BTreeMap<(Vrf, IpNetwork), String> {
         intents
             .iter()
-            .filter(|(_, it)| **it == Intent::Announce)
+            .filter(|(_, it)| matches!(**it, Intent::Announce | Intent::Hold))
             .filter_map(|(k, _)| self.route_map_of(i, k).map(|rm| (k.clone(), rm)))
             .collect()
     }

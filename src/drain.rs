@@ -105,9 +105,19 @@ pub fn update(path: &Path, edit: impl FnOnce(&mut Drains)) -> Result<Drains, Err
     let text = serde_json::to_vec_pretty(&d)
         .map_err(|e| Error::Invalid(path.to_path_buf(), e.to_string()))?;
     let tmp = PathBuf::from(format!("{}.tmp{}", path.display(), std::process::id()));
+    // Readable by the daemon's user whatever the caller's umask; the directory is synced
+    // after the rename so that the change survives a crash of the host.
     let written = std::fs::write(&tmp, [text, b"\n".to_vec()].concat())
+        .and_then(|()| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+        })
         .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .and_then(|()| match path.parent() {
+            Some(dir) => std::fs::File::open(dir)?.sync_all(),
+            None => Ok(()),
+        });
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(io_err(path, e));

@@ -300,6 +300,8 @@ pub struct Changes {
     /// The route-map of those announcements that go out through one; an announcement
     /// without an entry is a plain `network P` (which also drops a route-map it had).
     pub route_maps: BTreeMap<(Vrf, IpNetwork), String>,
+    /// Those announcements that FRR has already: only their route-map changes.
+    pub rerouted: BTreeSet<(Vrf, IpNetwork)>,
 }
 
 impl Changes {

@@ -852,6 +852,7 @@ impl World {
                 .filter(|(v, n)| present.get(v).is_some_and(|s| s.contains(n)))
                 .collect(),
             route_maps: Default::default(),
+            rerouted: Default::default(),
         }
     }
 }

@@ -16,6 +16,9 @@ pub enum Intent {
     Withdraw,
     /// Not decided yet: leave FRR as it is (adopt what is there).
     Keep,
+    /// In a drain time: keep it announced if FRR has it (through the drain route-map),
+    /// never announce it anew.
+    Hold,
 }
 
 /// A prefix listed by several services is announced only while every one of them is
@@ -65,6 +68,16 @@ pub fn plan(
             }
             Intent::Announce if !present || running.route_map(vrf, net) != wanted => {
                 p.changes.announce.insert(key.clone());
+                if present {
+                    p.changes.rerouted.insert(key.clone());
+                }
+                if let Some(rm) = wanted {
+                    p.changes.route_maps.insert(key.clone(), rm.to_string());
+                }
+            }
+            Intent::Hold if present && running.route_map(vrf, net) != wanted => {
+                p.changes.announce.insert(key.clone());
+                p.changes.rerouted.insert(key.clone());
                 if let Some(rm) = wanted {
                     p.changes.route_maps.insert(key.clone(), rm.to_string());
                 }
@@ -115,6 +128,7 @@ mod tests {
             (k("203.0.113.55/32"), "X".to_string()),
         ]);
         let p = plan(&intents, &rc, &rms);
+        assert_eq!(p.changes.rerouted, BTreeSet::from([k("203.0.113.53/32")]));
         // 53: another route-map; 54: right (none); 55: right (X).
         assert_eq!(p.changes.announce, BTreeSet::from([k("203.0.113.53/32")]));
         assert_eq!(p.changes.route_maps[&k("203.0.113.53/32")], "NEW");
@@ -125,6 +139,19 @@ mod tests {
             BTreeSet::from([k("203.0.113.53/32"), k("203.0.113.55/32")])
         );
         assert!(p.changes.route_maps.is_empty());
+        // Held: swapped to the drain route-map when present, never announced anew.
+        let held: Intents = [
+            (k("203.0.113.53/32"), Intent::Hold),
+            (k("203.0.113.56/32"), Intent::Hold),
+        ]
+        .into();
+        let drain = BTreeMap::from([
+            (k("203.0.113.53/32"), "DRAIN".to_string()),
+            (k("203.0.113.56/32"), "DRAIN".to_string()),
+        ]);
+        let p = plan(&held, &rc, &drain);
+        assert_eq!(p.changes.announce, BTreeSet::from([k("203.0.113.53/32")]));
+        assert_eq!(p.changes.route_maps[&k("203.0.113.53/32")], "DRAIN");
     }
 
     fn net(s: &str) -> IpNetwork {

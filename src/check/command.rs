@@ -266,6 +266,11 @@ impl<K: Clone + PartialEq> Runner<K> {
     pub fn running(&self) -> usize {
         self.running.len()
     }
+
+    /// How many run or wait their turn.
+    pub fn pending(&self) -> usize {
+        self.running.len() + self.waiting.len()
+    }
 }
 
 fn spawn<K>(job: Job<K>, now: Instant) -> Result<Running<K>, Failure> {

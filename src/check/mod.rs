@@ -150,7 +150,8 @@ pub trait Prober {
     }
     /// The set of checks changed (reload): forget what no check uses any more.
     fn configure(&mut self, _checks: &[Check], _max_running: u32) {}
-    /// The daemon stops: kill whatever still runs.
+    /// The daemon stops: kill the command checks still running (hooks go on, see
+    /// [`stop_hooks`](Prober::stop_hooks)).
     fn stop(&mut self) {}
     /// Run a hook (see `global.hook`) without waiting for it: its result comes from
     /// [`hooks_finished`](Prober::hooks_finished).
@@ -161,6 +162,12 @@ pub trait Prober {
     fn hooks_finished(&mut self, _now: Instant) -> Vec<command::Done<u64>> {
         Vec::new()
     }
+    /// Hooks running or waiting their turn.
+    fn hooks_pending(&self) -> usize {
+        0
+    }
+    /// Kill the hooks still running (at exit).
+    fn stop_hooks(&mut self) {}
 }
 
 /// The real checks, one module per kind.
@@ -224,6 +231,11 @@ impl Prober for Checker {
     }
     fn stop(&mut self) {
         self.commands.stop();
+    }
+    fn hooks_pending(&self) -> usize {
+        self.hooks.pending()
+    }
+    fn stop_hooks(&mut self) {
         self.hooks.stop();
     }
 }

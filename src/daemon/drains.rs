@@ -25,6 +25,20 @@ impl Daemon<'_> {
                 self.drain_failed = false;
                 d.services
             }
+            Err(e) if self.drain_stamp.is_none() && self.drains.is_empty() && quiet => {
+                // At start, a drain file that cannot be read may hide drains: fail closed,
+                // every service drained, until it can be read.
+                log::error!(
+                    drain_file = path.display().to_string().as_str(), reason = e.to_string().as_str();
+                    "Cannot read the drain file at start: treating every service as drained until it can be read: {e}"
+                );
+                self.drain_failed = true;
+                let d = crate::drain::now(&format!("the drain file cannot be read: {e}"));
+                self.services
+                    .iter()
+                    .map(|s| (s.name.clone(), d.clone()))
+                    .collect()
+            }
             Err(e) => {
                 if !self.drain_failed {
                     log::error!(
@@ -82,21 +96,54 @@ impl Daemon<'_> {
                 }
             }
         }
+        let started: Vec<usize> = (0..self.services.len())
+            .filter(|&si| {
+                let name = &self.services[si].name;
+                new.contains_key(name) && !self.drains.contains_key(name)
+            })
+            .collect();
         self.drains = new;
+        // Drain times: counted from each drain's start as the file says (so a restarted
+        // daemon holds only what is left), at most `drain_time` from now whatever the
+        // clock says, and from then on on the monotonic clock.
+        let drains = &self.drains;
+        self.holds.retain(|name, _| drains.contains_key(name));
+        let t = self.config.global.drain_time;
+        let wall = self.system.wall();
+        for si in started {
+            let name = self.services[si].name.clone();
+            if t.is_zero() || self.holds.contains_key(&name) {
+                continue;
+            }
+            let since = self
+                .drains
+                .get(&name)
+                .and_then(|d| Duration::try_from_secs_f64(d.since_unix).ok())
+                .and_then(|d| std::time::UNIX_EPOCH.checked_add(d))
+                .filter(|s| *s <= wall)
+                .unwrap_or(wall);
+            let left = (since + t)
+                .duration_since(wall)
+                .unwrap_or(Duration::ZERO)
+                .min(t);
+            if !left.is_zero() {
+                self.holds.insert(name, now + left);
+                self.schedule.push(now + left, Task::HoldEnd(si));
+            }
+        }
+        if quiet {
+            // A reload cleared the schedule: the drain times still running go on.
+            let ends: Vec<(usize, Instant)> = (0..self.services.len())
+                .filter_map(|si| self.holds.get(&self.services[si].name).map(|e| (si, *e)))
+                .collect();
+            for (si, end) in ends {
+                self.schedule.push(end, Task::HoldEnd(si));
+            }
+        }
         // At start and reload a drain is a state, not an event: no hook.
         for (event, name, si, reason) in events.into_iter().filter(|_| !quiet) {
             for (_, key) in self.svc_prefixes[si].clone() {
                 self.run_hook(event, &name, &key, &reason);
-            }
-        }
-        // The end of each drain time that is still running (also after a restart).
-        let wall = self.system.wall();
-        for si in 0..self.services.len() {
-            if let Some(left) = self
-                .hold_until(si)
-                .and_then(|t| t.duration_since(wall).ok())
-            {
-                self.schedule.push(now + left, Task::HoldEnd(si));
             }
         }
         if !quiet {
@@ -124,20 +171,26 @@ impl Daemon<'_> {
         }
     }
 
-    /// Until when a drained service's prefixes stay announced: its drain's start plus
-    /// `drain_time` (wall clock: a restarted daemon holds what is left of it).
-    pub(super) fn hold_until(&self, si: usize) -> Option<SystemTime> {
-        let t = self.config.global.drain_time;
-        if t.is_zero() || self.drains.is_empty() {
-            return None;
-        }
-        let d = self.drains.get(&self.services[si].name)?;
-        let since = std::time::UNIX_EPOCH + Duration::from_secs_f64(d.since_unix.max(0.0));
-        Some(since + t)
+    /// Service `si` is drained and still in its drain time.
+    pub(super) fn in_hold(&self, si: usize) -> bool {
+        !self.holds.is_empty()
+            && self
+                .holds
+                .get(&self.services[si].name)
+                .is_some_and(|end| self.system.now() < *end)
     }
 
     /// Service `si`'s drain time is over: its prefixes go now.
     pub(super) fn hold_ended(&mut self, si: usize, now: Instant) {
+        let name = self.services[si].name.clone();
+        match self.holds.get(&name) {
+            // Not this service's current drain time (an undrain and a new drain since).
+            Some(end) if *end > now + TIMER_SLACK => return,
+            Some(_) => {
+                self.holds.remove(&name);
+            }
+            None => return,
+        }
         if !self.is_drained(si) {
             return;
         }
@@ -158,7 +211,15 @@ impl Daemon<'_> {
     /// `drain_route_map` (or simply stays) for the drain time, then the usual stop
     /// withdraws everything. Checks keep running meanwhile: a failing one withdraws at
     /// once. A second signal skips the rest of the wait.
-    pub(super) fn begin_graceful_stop(&mut self, sig: Signal) {
+    pub(super) fn begin_graceful_stop(&mut self, sig: Signal) -> bool {
+        // Nothing announced (as far as every instance was read): nothing to drain.
+        let nothing = self
+            .instances
+            .iter()
+            .all(|i| i.seen.as_ref().is_some_and(|s| s.is_empty()));
+        if nothing {
+            return false;
+        }
         let now = self.system.now();
         let t = self.config.global.drain_time;
         log::info!(
@@ -175,6 +236,7 @@ impl Daemon<'_> {
             }
         }
         self.publish();
+        true
     }
 
     /// The drain of a service that makes this prefix withdrawn, if any.

@@ -11,6 +11,11 @@ use crate::check::command::Job;
 
 /// How long one hook may run before it is killed.
 pub const HOOK_TIMEOUT: Duration = Duration::from_secs(10);
+/// At exit, how long the hooks of the last withdrawals are given to run.
+const HOOK_GRACE: Duration = Duration::from_secs(2);
+/// Hooks waiting their turn beyond this are dropped (logged once): a hook that cannot
+/// keep up must not grow the daemon.
+const MAX_PENDING_HOOKS: usize = 4096;
 
 /// What a hook is told happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,16 @@ impl Daemon<'_> {
         if self.dry_run {
             return;
         }
+        if self.prober.hooks_pending() >= MAX_PENDING_HOOKS {
+            if !self.hook_failing {
+                log::error!(
+                    hook = argv.first().map_or("", String::as_str);
+                    "Too many hooks are waiting ({MAX_PENDING_HOOKS}): dropping this one; routing is not affected."
+                );
+            }
+            self.hook_failing = true;
+            return;
+        }
         self.hooks_started += 1;
         let job = Job {
             key: self.hooks_started,
@@ -65,6 +80,21 @@ impl Daemon<'_> {
         if let Some(outcome) = self.prober.hook(job, now) {
             self.hook_result(outcome);
         }
+    }
+
+    /// At exit: give the hooks still running or waiting (those of the last withdrawals) a
+    /// moment to run, then kill what is left.
+    pub(super) fn finish_hooks(&mut self) {
+        let end = self.system.now() + HOOK_GRACE;
+        while self.prober.hooks_pending() > 0 && self.system.now() < end {
+            let until = self.prober.deadline().map_or(end, |d| d.min(end));
+            let fds = self.prober.fds();
+            self.system.wait(Some(until), &fds);
+            drop(fds);
+            self.system.take_child();
+            self.collect_hooks();
+        }
+        self.prober.stop_hooks();
     }
 
     /// Hooks that ended: a failure is logged once, until one succeeds again.

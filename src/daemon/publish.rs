@@ -20,11 +20,12 @@ fn iso(t: SystemTime) -> String {
 impl Daemon<'_> {
     /// When service `si`'s prefixes end their drain time, if they are in one.
     fn draining_until(&self, si: usize) -> Option<SystemTime> {
-        let wall = self.system.wall();
-        if let Some((until, _)) = self.stopping {
-            return Some(wall + until.saturating_duration_since(self.system.now()));
-        }
-        self.hold_until(si).filter(|t| wall < *t)
+        let (wall, now) = (self.system.wall(), self.system.now());
+        let end = match self.stopping {
+            Some((until, _)) => until,
+            None => *self.holds.get(&self.services[si].name)?,
+        };
+        Some(wall + end.saturating_duration_since(now))
     }
 
     pub(super) fn snapshot(&self) -> Snapshot {
@@ -66,11 +67,12 @@ impl Daemon<'_> {
                                 Intent::Announce => "announce",
                                 Intent::Withdraw => "withdraw",
                                 Intent::Keep => "keep",
+                                Intent::Hold => "hold",
                             });
                     let route_map = inst
-                        .filter(|_| intended == "announce")
+                        .filter(|_| matches!(intended, "announce" | "hold"))
                         .and_then(|i| self.route_map_of(i, &key));
-                    let draining_until_unix = (intended == "announce")
+                    let draining_until_unix = (intended == "hold")
                         .then(|| self.draining_until(si))
                         .flatten()
                         .map(unix);

@@ -108,7 +108,7 @@ impl Universe {
 
     fn config_text(&self, chosen: &BTreeSet<usize>, state: &Path) -> String {
         let mut t = format!(
-            "[global]\nstate_file = \"{}\"\nreconcile_interval = 2\nvtysh_timeout = 1\nshutdown_timeout = 3\n",
+            "[global]\nstate_file = \"{}\"\ndrain_file = \"/nonexistent/anycastd-sim/drains.json\"\nreconcile_interval = 2\nvtysh_timeout = 1\nshutdown_timeout = 3\n",
             state.display()
         );
         for &s in chosen {

@@ -159,6 +159,7 @@ impl Daemon<'_> {
             Ok(r) => r,
             Err(f) => return self.fault(i, f),
         };
+        self.check_route_maps(i, &running);
         // The whole plan covers every pending health change.
         self.instances[i].dirty.clear();
         self.instances[i].asns = Some(RunningConfig {
@@ -257,6 +258,8 @@ impl Daemon<'_> {
                 Intent::Withdraw if present => {
                     changes.withdraw.insert(key.clone());
                 }
+                // Held: what FRR has stays; a route-map swap is a full sync's (drain,
+                // undrain and stop ask for one).
                 _ => {}
             }
         }
@@ -350,6 +353,11 @@ impl Daemon<'_> {
                     .route_maps
                     .get(&key)
                     .map(|rm| BTreeMap::from([(key.clone(), rm.clone())]))
+                    .unwrap_or_default(),
+                rerouted: changes
+                    .rerouted
+                    .get(&key)
+                    .map(|k| BTreeSet::from([k.clone()]))
                     .unwrap_or_default(),
                 announce: BTreeSet::from([key.clone()]),
                 withdraw: BTreeSet::new(),
@@ -459,6 +467,32 @@ impl Daemon<'_> {
         result
     }
 
+    /// A route-map this instance's announcements need (their own, the drain one) that
+    /// FRR does not have: an error, logged once per change of the set.
+    fn check_route_maps(&mut self, i: usize, running: &RunningConfig) {
+        let inst = &self.instances[i];
+        let mut needed: BTreeSet<&str> = inst.route_maps.values().map(String::as_str).collect();
+        if let Some(rm) = &self.config.global.drain_route_map {
+            needed.insert(rm);
+        }
+        let missing: BTreeSet<String> = needed
+            .into_iter()
+            .filter(|rm| !running.route_maps.contains(*rm))
+            .map(str::to_string)
+            .collect();
+        if missing != inst.missing_route_maps {
+            if !missing.is_empty() {
+                let list = missing.iter().cloned().collect::<Vec<_>>().join(", ");
+                log::error!(
+                    vtysh = inst.vtysh.display().to_string().as_str(), route_maps = list.as_str();
+                    "FRR via {} has no route-map {list}: a network line through it is not announced as meant. Configure it in FRR.",
+                    inst.vtysh.display()
+                );
+            }
+            self.instances[i].missing_route_maps = missing;
+        }
+    }
+
     fn audit(&mut self, i: usize, changes: &Changes, trigger: Trigger) {
         let mut hooks = Vec::new();
         self.audit_lines(i, changes, trigger, &mut hooks);
@@ -501,6 +535,21 @@ impl Daemon<'_> {
                 .map(|&s| self.services[s].name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ");
+            if announced && changes.rerouted.contains(key) {
+                // Still announced; only its route-map changed (a drain time, its end by
+                // undrain, or a route-map put back): not an announcement, no hook.
+                let prefix = canonical(&key.1);
+                let rm = changes.route_maps.get(key).map_or("none", String::as_str);
+                log::info!(
+                    service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
+                    old = "announced", new = "announced", route_map = rm, trigger = trigger.name(),
+                    dry_run = self.dry_run;
+                    "{}Re-announced prefix {prefix} (vrf {}) for service \"{names}\" through route-map {rm}.",
+                    if self.dry_run { "Dry run: pretended: " } else { "" },
+                    vrf_label(&key.0)
+                );
+                continue;
+            }
             let drained = self.drain_of(svcs).filter(|_| !announced);
             let reason = match drained {
                 Some(d) if d.reason.is_empty() => "drained".to_string(),

@@ -30,6 +30,7 @@ impl Daemon<'_> {
                 "Exiting with prefixes possibly still announced. Run `anycastd withdraw` or check FRR."
             );
         }
+        self.finish_hooks();
         exit
     }
 
@@ -37,7 +38,9 @@ impl Daemon<'_> {
     /// confirm it by reading back, retrying until `shutdown_timeout`; a termination signal
     /// arriving meanwhile stops at once. Used on shutdown and by `anycastd withdraw`.
     pub fn withdraw_everything(&mut self) -> Exit {
-        self.teardown("withdraw")
+        let exit = self.teardown("withdraw");
+        self.finish_hooks();
+        exit
     }
 
     fn teardown(&mut self, why: &'static str) -> Exit {
@@ -153,6 +156,7 @@ impl Daemon<'_> {
                 let gone = Changes {
                     announce: BTreeSet::new(),
                     route_maps: BTreeMap::new(),
+                    rerouted: BTreeSet::new(),
                     withdraw: changes
                         .withdraw
                         .difference(&left.withdraw)

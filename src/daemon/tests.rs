@@ -336,8 +336,11 @@ fn run_config(
     mut script: impl FnMut(&str, Duration, &mut FrrState) -> Outcome + 'static,
 ) -> Run {
     let mut cfg = cfg;
-    // Unit tests never touch the real daemon's state file.
+    // Unit tests never touch the real daemon's state file, nor read its drains.
     cfg.global.state_file = None;
+    if cfg.global.drain_file == Path::new(crate::config::DEFAULT_DRAIN_FILE) {
+        cfg.global.drain_file = PathBuf::from("/nonexistent/anycastd-unit-test/drains.json");
+    }
     let frr = Rc::new(RefCell::new(frr));
     let polls = Rc::new(RefCell::new(HashMap::new()));
     let mut system = FakeSystem::new(signals);
@@ -809,6 +812,7 @@ fn an_invalid_reload_changes_nothing() {
 fn dry_run_sends_no_configuration_and_logs_each_change_once() {
     let mut cfg = config::parse(CONFIG, Path::new("test.toml")).unwrap();
     cfg.global.state_file = None;
+    cfg.global.drain_file = PathBuf::from("/nonexistent/anycastd-unit-test/drains.json");
     let frr = Rc::new(RefCell::new(frr_with(&["203.0.113.53/32"], Some(&[]))));
     let mut system = FakeSystem::new(term_at(30));
     let mut prober = FakeProber {
@@ -960,6 +964,7 @@ fn a_cut_off_running_config_never_confirms_a_withdrawal() {
     );
     let mut cfg = config::parse(&text, Path::new("test.toml")).unwrap();
     cfg.global.state_file = None;
+    cfg.global.drain_file = PathBuf::from("/nonexistent/anycastd-unit-test/drains.json");
     let mut system = FakeSystem::new(term_at(3));
     let mut prober = FakeProber {
         t0: system.t0,
@@ -1389,6 +1394,7 @@ fn results_that_arrive_later_decide_health_like_any_other() {
     .unwrap();
     let mut cfg = cfg;
     cfg.global.state_file = None;
+    cfg.global.drain_file = PathBuf::from("/nonexistent/anycastd-unit-test/drains.json");
     let frr = Rc::new(RefCell::new(frr_with(&[], None)));
     let mut system = FakeSystem::new(term_at(10));
     let starts = Rc::new(RefCell::new(0));
@@ -1421,4 +1427,77 @@ fn results_that_arrive_later_decide_health_like_any_other() {
         "{} starts",
         starts.borrow()
     );
+}
+
+/// A drained service in its drain time is held, never announced anew: drained while it
+/// failed, it turns healthy during the drain time and stays withdrawn; the other service,
+/// announced when drained, stays announced through the drain route-map until the drain
+/// time ends, then goes.
+#[test]
+fn a_drain_time_holds_what_frr_has_and_never_announces_anew() {
+    let dir = std::env::temp_dir().join(format!("anycastd-hold-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let drains = dir.join("drains.json");
+    // Drained at t = 1 s of the fake clock (FakeSystem's wall clock starts at 1_700_000_000).
+    let since = 1_700_000_001.0;
+    std::fs::write(
+        &drains,
+        format!(
+            r#"{{"version":1,"services":{{"dns":{{"since":"x","since_unix":{since},"reason":"r"}},"web":{{"since":"x","since_unix":{since},"reason":"r"}}}}}}"#
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        "[global]\ndrain_time = \"10s\"\ndrain_route_map = \"DRAIN\"\ndrain_file = \"{}\"\nshutdown_timeout = 3\n\
+         [services.dns]\nprefixes.frrouting = [\"203.0.113.53\"]\nchecks.cabourotte = [{{ name = \"dns\", interval = 1 }}]\n\
+         [services.web]\nprefixes.frrouting = [\"203.0.113.54\"]\nchecks.cabourotte = [{{ name = \"web\", interval = 1 }}]\n",
+        drains.display()
+    );
+    let mut cfg = config::parse(&text, Path::new("test.toml")).unwrap();
+    cfg.global.state_file = None;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s2 = Rc::clone(&seen);
+    let r = run_config(
+        cfg,
+        frr_with(&["203.0.113.54/32"], None),
+        term_at(15),
+        move |name, t, frr| {
+            s2.borrow_mut().push((
+                t.as_secs(),
+                frr.has(None, "203.0.113.53/32"),
+                frr.has(None, "203.0.113.54/32"),
+            ));
+            match name {
+                // dns fails for 4 s, then passes, within the drain time.
+                "dns" if t < secs(4) => Err(Failure::Failed("down".into())),
+                _ => Ok(()),
+            }
+        },
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let st = r.frr.borrow();
+    let announced_53 = st.calls.iter().flatten().any(|c| {
+        c.trim() == "network 203.0.113.53/32" || c.trim().starts_with("network 203.0.113.53/32 ")
+    });
+    assert!(
+        !announced_53,
+        "a drained service was announced anew: {:?}",
+        st.calls
+    );
+    // web: held through DRAIN during the drain time, withdrawn after it (t ≥ 11 s).
+    assert!(
+        st.calls
+            .iter()
+            .flatten()
+            .any(|c| c.trim() == "network 203.0.113.54/32 route-map DRAIN"),
+        "{:?}",
+        st.calls
+    );
+    let seen = seen.borrow();
+    assert!(
+        seen.iter().any(|&(t, _, w)| (5..=9).contains(&t) && w),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|&(t, _, w)| t >= 12 && !w), "{seen:?}");
+    assert_eq!(r.exit, Exit::Clean);
 }
