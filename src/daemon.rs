@@ -583,89 +583,6 @@ impl<'a> Daemon<'a> {
         self.schedule.push(at, Task::Sync(i));
     }
 
-    fn intents(&self, i: usize) -> Intents {
-        let inst = &self.instances[i];
-        let mut intents: Intents = inst
-            .managed
-            .iter()
-            .map(|(key, svcs)| (key.clone(), self.intent_for(svcs)))
-            .collect();
-        for key in &inst.retiring {
-            intents.insert(key.clone(), Intent::Withdraw);
-        }
-        intents
-    }
-
-    /// What health and drains say of a prefix listed by these services: withdrawn while
-    /// any of them is drained, except during the drain time of every one of them, where
-    /// it is held (kept if FRR has it, through `drain_route_map`, never announced anew).
-    /// During a graceful stop everything is held. Health wins: an unhealthy service
-    /// withdraws at once.
-    fn intent_for(&self, svcs: &[usize]) -> Intent {
-        let base = reconcile::intent(svcs.iter().map(|&s| self.services[s].health));
-        if base == Intent::Withdraw {
-            return base;
-        }
-        if self.stopping.is_some() {
-            return Intent::Hold;
-        }
-        let mut drained = svcs.iter().filter(|&&s| self.is_drained(s)).peekable();
-        if drained.peek().is_none() {
-            return base;
-        }
-        if drained.all(|&s| self.in_hold(s)) {
-            return Intent::Hold;
-        }
-        Intent::Withdraw
-    }
-
-    /// The route-map the announcement of `key` goes out through now: `drain_route_map`
-    /// while it is held (a drain time, a graceful stop), else its own, if any.
-    fn route_map_of(&self, i: usize, key: &(Vrf, IpNetwork)) -> Option<String> {
-        let inst = &self.instances[i];
-        let normal = inst.route_maps.get(key).cloned();
-        let held = self.stopping.is_some()
-            || inst
-                .managed
-                .get(key)
-                .is_some_and(|svcs| svcs.iter().any(|&s| self.in_hold(s)));
-        match (&self.config.global.drain_route_map, held) {
-            (Some(rm), true) => Some(rm.clone()),
-            _ => normal,
-        }
-    }
-
-    /// The route-maps of the announcements of `intents`.
-    fn route_maps(&self, i: usize, intents: &Intents) -> BTreeMap<(Vrf, IpNetwork), String> {
-        intents
-            .iter()
-            .filter(|(_, it)| matches!(**it, Intent::Announce | Intent::Hold))
-            .filter_map(|(k, _)| self.route_map_of(i, k).map(|rm| (k.clone(), rm)))
-            .collect()
-    }
-
-    fn is_drained(&self, si: usize) -> bool {
-        !self.drains.is_empty() && self.drains.contains_key(&self.services[si].name)
-    }
-
-    /// What health says of one prefix of instance `i` (retiring: withdraw).
-    fn intent_of(&self, i: usize, key: &(Vrf, IpNetwork)) -> Intent {
-        match self.instances[i].managed.get(key) {
-            Some(svcs) => self.intent_for(svcs),
-            None => Intent::Withdraw,
-        }
-    }
-
-    /// Every prefix this daemon may have announced through instance `i`.
-    fn ours(&self, i: usize) -> Vec<(Vrf, IpNetwork)> {
-        let inst = &self.instances[i];
-        inst.managed
-            .keys()
-            .chain(inst.retiring.iter())
-            .cloned()
-            .collect()
-    }
-
     /// For tests and status: each service's health.
     pub fn health(&self) -> Vec<(String, Health)> {
         self.services
@@ -675,9 +592,11 @@ impl<'a> Daemon<'a> {
     }
 }
 
+mod audit;
 mod drains;
 mod health;
 mod hooks;
+mod intent;
 use health::splay;
 mod publish;
 mod reconfigure;

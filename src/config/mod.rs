@@ -385,9 +385,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     ctx.document(doc.get_ref(), doc.span())
 }
 
-/// One `network` line: FRR instance (its vtysh), VRF, prefix.
-type NetworkLine<'a> = (&'a Path, &'a Option<String>, IpNetwork);
-
 impl Ctx<'_> {
     fn document(&self, doc: &DeTable<'_>, span: Range<usize>) -> Res<Config> {
         self.known_keys("", doc, TOP_KEYS)?;
@@ -414,35 +411,10 @@ impl Ctx<'_> {
         let mut entries: Vec<_> = services_t.iter().collect();
         entries.sort_by_key(|(k, _)| k.span().start);
         let mut services = Vec::with_capacity(entries.len());
-        // One `network` line per prefix and FRR instance: one route-map for it.
-        let mut route_maps: std::collections::HashMap<NetworkLine<'_>, (String, Option<String>)> =
-            std::collections::HashMap::new();
         for (name, v) in &entries {
             services.push(self.service(name.get_ref(), v)?);
         }
-        for (svc, (_, v)) in services.iter().zip(&entries) {
-            for p in &svc.prefixes {
-                let key = (p.vtysh.as_path(), &p.vrf, p.network);
-                match route_maps.get(&key) {
-                    Some((other, rm)) if rm != &p.route_map => {
-                        return Err(self.err(
-                            &format!("services.{}.prefixes.frrouting", values::key_part(&svc.name)),
-                            v.span(),
-                            format!(
-                                "{} has route_map {} here but {} in service {other:?}: a prefix shared by services is one `network` line, with one route-map",
-                                p.canonical(),
-                                p.route_map.as_deref().map_or("(none)".to_string(), |r| format!("{r:?}")),
-                                rm.as_deref().map_or("(none)".to_string(), |r| format!("{r:?}")),
-                            ),
-                        ));
-                    }
-                    Some(_) => {}
-                    None => {
-                        route_maps.insert(key, (svc.name.clone(), p.route_map.clone()));
-                    }
-                }
-            }
-        }
+        self.one_route_map_per_line(&services, &entries)?;
         Ok(Config {
             path: self.path.to_path_buf(),
             global,

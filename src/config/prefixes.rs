@@ -163,3 +163,50 @@ pub fn parse_prefix(text: &str) -> Result<IpNetwork, String> {
 pub fn canonical(net: &IpNetwork) -> String {
     format!("{}/{}", net.network(), net.prefix())
 }
+
+/// One `network` line: FRR instance (its vtysh), VRF, prefix.
+type NetworkLine<'a> = (&'a std::path::Path, &'a Option<String>, IpNetwork);
+
+impl Ctx<'_> {
+    /// A prefix listed by several services is one `network` line per FRR instance: one
+    /// route-map for it. `entries` are the services' tables, in the order of `services`.
+    pub(super) fn one_route_map_per_line(
+        &self,
+        services: &[super::Service],
+        entries: &[(&Spanned<std::borrow::Cow<'_, str>>, &Spanned<DeValue<'_>>)],
+    ) -> Res<()> {
+        let mut seen: std::collections::HashMap<NetworkLine<'_>, (&str, &Option<String>)> =
+            std::collections::HashMap::new();
+        for (svc, (_, v)) in services.iter().zip(entries) {
+            for p in &svc.prefixes {
+                let key = (p.vtysh.as_path(), &p.vrf, p.network);
+                match seen.get(&key) {
+                    Some((other, rm)) if *rm != &p.route_map => {
+                        let show = |r: &Option<String>| {
+                            r.as_deref()
+                                .map_or("(none)".to_string(), |r| format!("{r:?}"))
+                        };
+                        return Err(self.err(
+                            &format!(
+                                "services.{}.prefixes.frrouting",
+                                super::values::key_part(&svc.name)
+                            ),
+                            v.span(),
+                            format!(
+                                "{} has route_map {} here but {} in service {other:?}: a prefix shared by services is one `network` line, with one route-map",
+                                p.canonical(),
+                                show(&p.route_map),
+                                show(rm),
+                            ),
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        seen.insert(key, (svc.name.as_str(), &p.route_map));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
