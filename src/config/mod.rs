@@ -280,6 +280,15 @@ impl Check {
         }
     }
 
+    /// How logs name it: `Cabourotte health check "dns"` (the Python anycastd's text),
+    /// `Health check "dns" (command)` for the built-in kinds.
+    pub fn title(&self) -> String {
+        match self.kind() {
+            Kind::Cabourotte => format!("Cabourotte health check \"{}\"", self.name),
+            k => format!("Health check \"{}\" ({})", self.name, k.name()),
+        }
+    }
+
     /// How a service's reason names it: `dns` for a Cabourotte check (as the Python
     /// anycastd), `dns (command)` for the others.
     pub fn label(&self) -> String {

@@ -86,13 +86,12 @@ impl Daemon<'_> {
                 (None, None) => (super::hooks::HookEvent::Undrain, String::new()),
             };
             events.push((event, name.clone(), si, reason));
-            for (i, key) in &self.svc_prefixes[si] {
-                self.instances[*i].dirty.insert(key.clone());
-                match touched.iter_mut().find(|(t, _)| t == i) {
+            for i in self.touch(si) {
+                match touched.iter_mut().find(|(t, _)| *t == i) {
                     // A drain outranks an undrain in the audit trail of a shared instance.
                     Some((_, tr)) if trigger == Trigger::Drain => *tr = trigger,
                     Some(_) => {}
-                    None => touched.push((*i, trigger)),
+                    None => touched.push((i, trigger)),
                 }
             }
         }
@@ -194,14 +193,7 @@ impl Daemon<'_> {
         if !self.is_drained(si) {
             return;
         }
-        let mut touched: Vec<usize> = Vec::new();
-        for (i, key) in &self.svc_prefixes[si] {
-            self.instances[*i].dirty.insert(key.clone());
-            if !touched.contains(i) {
-                touched.push(*i);
-            }
-        }
-        for i in touched {
+        for i in self.touch(si) {
             self.request_sync(i, now, Trigger::Drain);
         }
         self.publish();

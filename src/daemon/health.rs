@@ -45,7 +45,7 @@ impl Daemon<'_> {
         log::debug!(
             name = spec.name.as_str(), url = spec.target();
             "Polled {}: {}",
-            title(spec),
+            spec.title(),
             match &outcome { Ok(()) => "success".to_string(), Err(f) => f.to_string() }
         );
         self.checks[c].poll_seconds = took.as_secs_f64();
@@ -78,19 +78,19 @@ impl Daemon<'_> {
         match (&rt.last, outcome) {
             (Some(Err(_)), Ok(())) => log::info!(
                 name = name, url = target;
-                "{} passes again.", title(spec)
+                "{} passes again.", spec.title()
             ),
             (_, Ok(())) => {}
             (Some(Err(old)), Err(new)) if old.same_kind(new) => {}
             (_, Err(Failure::NoResult)) => log::error!(
                 name = name, url = target, interval = interval.as_str(),
                 reason = Failure::NoResult.to_string().as_str();
-                "{} does not exist, returning an unhealthy status.", title(spec)
+                "{} does not exist, returning an unhealthy status.", spec.title()
             ),
             (_, Err(f)) => log::error!(
                 name = name, url = target, interval = interval.as_str(),
                 reason = f.to_string().as_str();
-                "{} is failing: {}", title(spec), f
+                "{} is failing: {}", spec.title(), f
             ),
         }
     }
@@ -124,14 +124,7 @@ impl Daemon<'_> {
             .unwrap_or(ANNOUNCE_BATCH)
             .min(ANNOUNCE_BATCH);
         let withdraw = t.to == Health::Unhealthy;
-        let mut touched: Vec<usize> = Vec::new();
-        for (i, key) in &self.svc_prefixes[si] {
-            self.instances[*i].dirty.insert(key.clone());
-            if !touched.contains(i) {
-                touched.push(*i);
-            }
-        }
-        for i in touched {
+        for i in self.touch(si) {
             self.request_health(i, now, withdraw, window);
         }
     }
@@ -183,13 +176,4 @@ pub(super) fn splay(checks: &[CheckRt], now: Instant) -> Vec<(usize, Instant)> {
     }
     out.sort_by_key(|&(c, at)| (at, c));
     out
-}
-
-/// How logs name a check: `Cabourotte health check "dns"` (the Python anycastd's text),
-/// `Health check "dns" (command)` for the built-in kinds.
-fn title(spec: &Check) -> String {
-    match spec.kind() {
-        crate::config::Kind::Cabourotte => format!("Cabourotte health check \"{}\"", spec.name),
-        k => format!("Health check \"{}\" ({})", spec.name, k.name()),
-    }
 }

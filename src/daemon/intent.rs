@@ -6,6 +6,19 @@
 use super::*;
 
 impl Daemon<'_> {
+    /// Service `si`'s prefixes are to be planned again: marked dirty; the instances they
+    /// are on, each once. Cost: that service's prefixes.
+    pub(super) fn touch(&mut self, si: usize) -> Vec<usize> {
+        let mut touched: Vec<usize> = Vec::new();
+        for (i, key) in &self.svc_prefixes[si] {
+            self.instances[*i].dirty.insert(key.clone());
+            if !touched.contains(i) {
+                touched.push(*i);
+            }
+        }
+        touched
+    }
+
     pub(super) fn intents(&self, i: usize) -> Intents {
         let inst = &self.instances[i];
         let mut intents: Intents = inst
