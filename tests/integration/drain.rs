@@ -375,7 +375,17 @@ fn graceful_drain_is_seen_on_the_wire() {
         stopped >= Duration::from_millis(4500),
         "stopped before the drain time: {stopped:?}"
     );
-    assert!(c53().is_none(), "dns's prefix stayed after the stop");
+    // A is what the daemon confirmed before it exited; B learns it a moment later.
+    let a_has_53 = || {
+        lab.a_networks()
+            .iter()
+            .any(|(vrf, p)| vrf.is_none() && p == lab::SVC4_53)
+    };
+    assert!(!a_has_53(), "dns's prefix stayed on A after the stop");
+    assert!(
+        wait_until(CONVERGE, || c53().is_none()),
+        "dns's prefix stayed on B after the stop"
+    );
     println!("SIGTERM: exit 0 after {stopped:?} (drain_time 5 s)");
 
     // A second SIGTERM skips the wait.
@@ -391,7 +401,11 @@ fn graceful_drain_is_seen_on_the_wire() {
         "the second SIGTERM did not skip the wait: {:?}",
         t3.elapsed()
     );
-    assert!(c53().is_none());
+    assert!(
+        !a_has_53(),
+        "dns's prefix stayed on A after the second SIGTERM"
+    );
+    assert!(wait_until(CONVERGE, || c53().is_none()));
 }
 
 /// `global.hook` runs after each confirmed announce and withdraw, and on drain and
