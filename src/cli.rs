@@ -9,23 +9,25 @@ use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 Usage: anycastd run [-c PATH] [--dry-run] [--log-level LEVEL] [--log-format FORMAT] [--no-color]
-       anycastd check [-c PATH] [--frr]
+       anycastd check [-c PATH] [--frr] [--bird]
        anycastd status [-c PATH] [--json]
        anycastd withdraw [-c PATH]
        anycastd drain SERVICE... | --all [--reason TEXT] [-c PATH]
        anycastd undrain SERVICE... | --all [-c PATH]
        anycastd --version | --help
 
-Announce anycast prefixes through FRR while their health checks (Cabourotte, command,
-http, tcp) pass.
+Announce anycast prefixes through FRR or BIRD while their health checks (Cabourotte,
+command, http, tcp) pass.
 
 Commands:
   run        run the daemon (withdraws every prefix on SIGTERM/SIGINT)
-  check      validate the configuration and print what it says, without touching FRR;
-             with --frr also ask FRR whether it can do what the configuration needs
+  check      validate the configuration and print what it says, without touching FRR
+             or BIRD; with --frr or --bird also ask them whether they can do what the
+             configuration needs
   status     explain the running daemon's decisions (exit 0 ok, 1 a service is down,
-             2 FRR differs from what health says, 3 the daemon is not running)
-  withdraw   withdraw every prefix the configuration manages from FRR, confirm, exit
+             2 FRR/BIRD differs from what health says, 3 the daemon is not running)
+  withdraw   withdraw every prefix the configuration manages from FRR and BIRD,
+             confirm, exit
   drain      take services out of the anycast group for maintenance: their prefixes are
              withdrawn and stay withdrawn, whatever their checks say, until undrain
              (kept across restarts; the running daemon acts within a second)
@@ -34,8 +36,10 @@ Commands:
 Options:
   -c, --config PATH      configuration file [env: CONFIG] [default: /etc/anycastd/config.toml]
                          (--configuration is accepted too)
-      --dry-run          (run) change nothing in FRR: log the vtysh commands instead
+      --dry-run          (run) change nothing in FRR or BIRD: log the vtysh commands and
+                         BIRD file changes instead
       --frr              (check) also check FRR: instances, ASNs, import check, policy
+      --bird             (check) also check BIRD: birdc reaches it, the include, exports
       --json             (status) print the state as JSON
       --all              (drain, undrain) every service of the configuration
       --reason TEXT      (drain) why, shown by status and in the logs
@@ -71,6 +75,8 @@ pub struct Options {
     pub no_color: bool,
     pub dry_run: bool,
     pub frr: bool,
+    /// `check --bird`: also ask BIRD.
+    pub bird: bool,
     pub json: bool,
     /// drain, undrain: the services named, or every one (`--all`).
     pub services: Vec<String>,
@@ -107,6 +113,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
     let mut no_color = false;
     let mut dry_run = false;
     let mut frr = false;
+    let mut bird = false;
     let mut json = false;
     let mut all = false;
     let mut reason: Option<String> = None;
@@ -123,6 +130,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
             Long("no-color") => no_color = true,
             Long("dry-run") => dry_run = true,
             Long("frr") => frr = true,
+            Long("bird") => bird = true,
             Long("json") => json = true,
             Long("all") => all = true,
             Long("reason") => reason = Some(p.value().map_err(err)?.string().map_err(err)?),
@@ -165,6 +173,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
         no_color: no_color || env.var("NO_COLOR").is_some(),
         dry_run,
         frr,
+        bird,
         json,
         services,
         all,
@@ -188,6 +197,7 @@ pub fn parse(args: Vec<OsString>, env: &dyn Env) -> Result<Command, UsageError> 
     for (set, flag, cmd) in [
         (dry_run, "--dry-run", "run"),
         (frr, "--frr", "check"),
+        (bird, "--bird", "check"),
         (json, "--json", "status"),
     ] {
         if set && command.as_deref() != Some(cmd) {
@@ -238,6 +248,7 @@ mod tests {
                 no_color: false,
                 dry_run: false,
                 frr: false,
+                bird: false,
                 json: false,
                 services: Vec::new(),
                 all: false,

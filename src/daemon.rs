@@ -1,24 +1,26 @@
 //! The loop that wires everything together: one thread, one timer heap, one owner of all
 //! state.
 //!
-//! Each turn reads the clock once, runs what is due (poll a check, sync an FRR instance),
-//! and sleeps until the next deadline or a signal. A check result goes to every service
-//! that uses it; a change of health asks the service's FRR instances for a sync; a sync
-//! reads the running config, plans the difference and applies it in one vtysh process.
-//! Every edge (clock and signals, Cabourotte, vtysh) is a trait, so the whole loop runs in
-//! unit tests against fakes.
+//! Each turn reads the clock once, runs what is due (poll a check, sync a routing daemon
+//! instance), and sleeps until the next deadline or a signal. A check result goes to every
+//! service that uses it; a change of health asks the service's instances for a sync; a
+//! sync reads what the instance has, plans the difference and applies it through the
+//! instance's [`Backend`] (FRR: one vtysh process; BIRD: its include file and birdc).
+//! Every edge (clock and signals, checks, the programs run) is a trait, so the whole loop
+//! runs in unit tests against fakes.
 
 use crate::check::{Failure, Outcome, Prober};
-use crate::config::{Check, Config, canonical};
+use crate::config::{Check, Config, Router, canonical};
 use crate::frr::{self, Changes, RunningConfig, Vrf, vrf_label};
 use crate::reconcile::{self, Intent, Intents};
+use crate::router::{Backend, Fault, FaultKind, Stats};
 use crate::schedule::Schedule;
 use crate::service::{Health, ServiceState, Transition};
 use crate::signals::Signal;
-use crate::vtysh::{self, Runner};
+use crate::vtysh::Runner;
 use ipnetwork::IpNetwork;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 /// Retry delays after an FRR failure double from this…
@@ -26,10 +28,6 @@ const BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// …up to this: a vtysh call that fails costs a few milliseconds, and a bgpd that comes
 /// back after a long outage should get its prefixes within about ten seconds.
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
-const ABORTED: &str = "aborted by a termination signal";
-const TIMED_OUT: &str = "vtysh timed out";
-const REJECTED: &str = "FRR rejected the change";
-const ALREADY_GONE: &str = "a prefix to withdraw was already gone";
 /// Pause between withdraw attempts during shutdown.
 const SHUTDOWN_RETRY: Duration = Duration::from_millis(500);
 /// An announcement that follows another applied change within this much (or within the
@@ -136,15 +134,11 @@ struct CheckRt {
     poll_seconds: f64,
 }
 
-/// A failure talking to one FRR instance; `kind` decides whether it is logged again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FrrFault {
-    kind: &'static str,
-    detail: String,
-}
-
 struct Instance {
-    vtysh: PathBuf,
+    /// Which routing daemon instance, as configured (its identity across reloads).
+    router: Router,
+    /// How it is talked to.
+    backend: Box<dyn Backend>,
     /// Managed (vrf, prefix) → the services that list it.
     managed: BTreeMap<(Vrf, IpNetwork), Vec<usize>>,
     /// The route-map of the normal announcement of those that have one.
@@ -153,7 +147,7 @@ struct Instance {
     missing_route_maps: BTreeSet<String>,
     /// No longer in the configuration since a reload: withdrawn, then forgotten.
     retiring: BTreeSet<(Vrf, IpNetwork)>,
-    fault: Option<FrrFault>,
+    fault: Option<Fault>,
     failures: u32,
     sync_due: Option<Instant>,
     trigger: Trigger,
@@ -179,9 +173,7 @@ struct Instance {
     last_sync: Option<SystemTime>,
     /// A sync was attempted (for readiness: FRR may be down, we are still started).
     attempted: bool,
-    calls: u64,
-    call_failures: u64,
-    call_seconds: f64,
+    stats: Stats,
     drift_repairs: u64,
 }
 
@@ -220,8 +212,9 @@ pub struct Daemon<'a> {
     /// Set by a stop that could not confirm every withdrawal: what may remain.
     stopped: Option<Vec<String>>,
     disk: Box<dyn crate::state::Disk + 'a>,
-    /// The import check timed out during this sync: a fault like any other vtysh timeout.
-    probe_hung: Option<FrrFault>,
+    /// A fault that did not stop this sync (the import check timed out; BIRD refused but
+    /// the withdrawals went out): reported, with its back-off, when the sync ends.
+    deferred: Option<Fault>,
     /// Drained services by name (`anycastd drain`), as the drain file last said.
     drains: BTreeMap<String, crate::drain::Drain>,
     /// The drain file's identity when it was last read, and whether reading it failed.
@@ -277,7 +270,7 @@ fn build(config: &Config) -> Parts {
         }
         svc_checks.push(mine);
         for p in &svc.prefixes {
-            let idx = instance_index(&mut instances, &p.vtysh);
+            let idx = instance_index(&mut instances, &p.router);
             instances[idx]
                 .managed
                 .entry((p.vrf.clone(), p.network))
@@ -313,12 +306,13 @@ fn index_prefixes(services: usize, instances: &[Instance]) -> Vec<Vec<(usize, (V
     out
 }
 
-fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
-    if let Some(i) = instances.iter().position(|i| i.vtysh == vtysh) {
+fn instance_index(instances: &mut Vec<Instance>, router: &Router) -> usize {
+    if let Some(i) = instances.iter().position(|i| i.router == *router) {
         return i;
     }
     instances.push(Instance {
-        vtysh: vtysh.to_path_buf(),
+        router: router.clone(),
+        backend: crate::router::open(router),
         managed: BTreeMap::new(),
         route_maps: BTreeMap::new(),
         missing_route_maps: BTreeSet::new(),
@@ -339,9 +333,7 @@ fn instance_index(instances: &mut Vec<Instance>, vtysh: &Path) -> usize {
         advertised: BTreeMap::new(),
         last_sync: None,
         attempted: false,
-        calls: 0,
-        call_failures: 0,
-        call_seconds: 0.0,
+        stats: Stats::default(),
         drift_repairs: 0,
     });
     instances.len() - 1
@@ -391,7 +383,7 @@ impl<'a> Daemon<'a> {
             written_gen: 0,
             stopped: None,
             disk: Box::new(crate::state::RealDisk),
-            probe_hung: None,
+            deferred: None,
             drains: BTreeMap::new(),
             drain_stamp: None,
             drain_failed: false,
@@ -413,7 +405,7 @@ impl<'a> Daemon<'a> {
     pub fn retire(mut self, prefixes: &[crate::config::Prefix]) -> Self {
         for p in prefixes {
             let key = (p.vrf.clone(), p.network);
-            let i = instance_index(&mut self.instances, &p.vtysh);
+            let i = instance_index(&mut self.instances, &p.router);
             if !self.instances[i].managed.contains_key(&key) {
                 log::info!(
                     prefix = p.canonical().as_str(), vrf = vrf_label(&p.vrf);
@@ -562,7 +554,10 @@ impl<'a> Daemon<'a> {
         // A vtysh that hung until its deadline likely hangs again: a health change waits
         // for the back-off too, rather than holding the loop for another timeout. Any
         // other failure is cheap to retry, so a health change is tried at once.
-        let hung = inst.fault.as_ref().is_some_and(|f| f.kind == TIMED_OUT);
+        let hung = inst
+            .fault
+            .as_ref()
+            .is_some_and(|f| f.kind == FaultKind::TimedOut);
         if trigger == Trigger::Health && hung && inst.sync_due.is_some() {
             inst.trigger = Trigger::Health;
             return;

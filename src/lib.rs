@@ -20,6 +20,7 @@ pub mod preflight;
 mod proptests;
 pub mod reconcile;
 pub mod reload;
+pub mod router;
 pub mod schedule;
 pub mod service;
 pub mod signals;
@@ -66,11 +67,16 @@ pub fn main(args: Vec<OsString>) -> u8 {
         cli::Command::Check(o) => match load(&o) {
             Ok(c) => {
                 print!("{}", summary::describe(&c));
+                let mut code = exit::OK;
                 if o.frr {
                     println!();
-                    return preflight::run(&c, &mut vtysh::Process);
+                    code = code.max(preflight::run(&c, &mut vtysh::Process));
                 }
-                exit::OK
+                if o.bird {
+                    println!();
+                    code = code.max(router::bird_check::run(&c, &mut vtysh::Process));
+                }
+                code
             }
             Err(code) => code,
         },

@@ -197,38 +197,39 @@ pub fn render(s: &Snapshot) -> String {
         (
             "anycastd_frr_up",
             "gauge",
-            "1 if the last exchange with this FRR instance worked.",
+            "1 if the last exchange with this routing daemon instance (FRR or BIRD) worked.",
             |x| b(x.ok),
         ),
         (
             "anycastd_vtysh_calls_total",
             "counter",
-            "vtysh processes run.",
+            "vtysh (FRR) or birdc (BIRD) processes run.",
             |x| x.vtysh_calls as f64,
         ),
         (
             "anycastd_vtysh_failures_total",
             "counter",
-            "vtysh processes that failed, timed out or could not start.",
+            "vtysh or birdc processes that failed, timed out or could not start.",
             |x| x.vtysh_failures as f64,
         ),
         (
             "anycastd_vtysh_duration_seconds_total",
             "counter",
-            "Time spent waiting for vtysh.",
+            "Time spent waiting for vtysh or birdc.",
             |x| x.vtysh_seconds,
         ),
         (
             "anycastd_reconcile_drift_total",
             "counter",
-            "Reconciles that found FRR different from what health says and repaired it.",
+            "Reconciles that found the routing daemon different from what health says and repaired it.",
             |x| x.drift_repairs as f64,
         ),
     ];
     for (name, kind, help, get) in frr {
         f.header(name, kind, help);
         for x in &s.frr {
-            f.sample(name, &[("vtysh", &x.vtysh)], get(x));
+            let (key, value) = x.via.metric_label();
+            f.sample(name, &[(key, value)], get(x));
         }
     }
     out
@@ -269,7 +270,10 @@ mod tests {
                 ..Default::default()
             }],
             frr: vec![FrrSnap {
-                vtysh: "/usr/bin/vtysh".into(),
+                via: crate::state::Via {
+                    vtysh: "/usr/bin/vtysh".into(),
+                    ..Default::default()
+                },
                 ok: true,
                 vtysh_calls: 7,
                 vtysh_seconds: 0.25,

@@ -48,19 +48,19 @@ impl fmt::Display for Finding {
     }
 }
 
-fn ok(text: String) -> Finding {
+pub(crate) fn ok(text: String) -> Finding {
     Finding {
         level: Level::Ok,
         text,
     }
 }
-fn warn(text: String) -> Finding {
+pub(crate) fn warn(text: String) -> Finding {
     Finding {
         level: Level::Warning,
         text,
     }
 }
-fn error(text: String) -> Finding {
+pub(crate) fn error(text: String) -> Finding {
     Finding {
         level: Level::Error,
         text,
@@ -249,7 +249,10 @@ fn ask(config: &Config, runner: &mut dyn Runner) -> Vec<(PathBuf, Vec<Finding>)>
     let mut by_vtysh: BTreeMap<PathBuf, Vec<&Prefix>> = BTreeMap::new();
     for s in &config.services {
         for p in &s.prefixes {
-            let list = by_vtysh.entry(p.vtysh.clone()).or_default();
+            let Some(vtysh) = p.router.vtysh() else {
+                continue;
+            };
+            let list = by_vtysh.entry(vtysh.to_path_buf()).or_default();
             if !list.contains(&p) {
                 list.push(p);
             }

@@ -293,7 +293,7 @@ fn assert_valid(c: &config::Config) {
             if let Some(v) = &p.vrf {
                 assert!(!v.is_empty() && v.len() <= 35, "{v:?}");
             }
-            assert!(p.vtysh.is_absolute(), "{p:?}");
+            assert!(p.router.vtysh().is_some_and(|v| v.is_absolute()), "{p:?}");
         }
         for ch in &s.checks {
             assert!(ch.interval >= Duration::from_millis(100));

@@ -65,7 +65,115 @@ pub enum Phase {
 pub struct RecordedPrefix {
     pub prefix: String,
     pub vrf: String,
+    #[serde(flatten)]
+    pub via: Via,
+}
+
+/// Which routing daemon instance, as the state file names it: `router` is the
+/// configuration's name of the daemon (`frrouting`, what files of older versions mean;
+/// `bird`), and the keys that reach the instance (FRR: `vtysh`; BIRD: `birdc`, `socket`
+/// and `file`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Via {
+    #[serde(default = "frrouting")]
+    pub router: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub vtysh: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub birdc: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub socket: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub file: String,
+}
+
+fn frrouting() -> String {
+    "frrouting".to_string()
+}
+
+impl Default for Via {
+    fn default() -> Self {
+        Via {
+            router: frrouting(),
+            vtysh: String::new(),
+            birdc: String::new(),
+            socket: String::new(),
+            file: String::new(),
+        }
+    }
+}
+
+impl From<&crate::config::Router> for Via {
+    fn from(r: &crate::config::Router) -> Via {
+        use crate::config::Router;
+        let s = |p: &Path| p.display().to_string();
+        match r {
+            Router::Frr { vtysh } => Via {
+                vtysh: s(vtysh),
+                ..Via::default()
+            },
+            Router::Bird {
+                birdc,
+                socket,
+                file,
+            } => Via {
+                router: r.kind().to_string(),
+                birdc: s(birdc),
+                socket: s(socket),
+                file: s(file),
+                ..Via::default()
+            },
+        }
+    }
+}
+
+impl Via {
+    /// The configured instance it names; `None` for a daemon this version does not know.
+    pub fn to_router(&self) -> Option<crate::config::Router> {
+        use crate::config::Router;
+        let p = std::path::PathBuf::from;
+        match self.router.as_str() {
+            "frrouting" => Some(Router::frr(p(&self.vtysh))),
+            "bird" => Some(Router::Bird {
+                birdc: p(&self.birdc),
+                socket: p(&self.socket),
+                file: p(&self.file),
+            }),
+            _ => None,
+        }
+    }
+
+    /// How `status` names the instance: `FRR via /usr/bin/vtysh`.
+    pub fn title(&self) -> String {
+        match self.to_router() {
+            Some(r) => r.title(),
+            None => format!("{} (unknown routing daemon)", self.router),
+        }
+    }
+
+    /// The routing daemon's name: `FRR`, `BIRD`.
+    pub fn name(&self) -> &'static str {
+        match self.router.as_str() {
+            "bird" => "BIRD",
+            _ => "FRR",
+        }
+    }
+
+    /// The program its calls run: `vtysh`, `birdc`.
+    pub fn program(&self) -> &'static str {
+        match self.router.as_str() {
+            "bird" => "birdc",
+            _ => "vtysh",
+        }
+    }
+
+    /// The label of its metrics: `vtysh="PATH"` for FRR, `bird="SOCKET"` for BIRD.
+    pub fn metric_label(&self) -> (&'static str, &str) {
+        match self.router.as_str() {
+            "bird" => ("bird", &self.socket),
+            _ => ("vtysh", &self.vtysh),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -112,7 +220,8 @@ fn cabourotte() -> String {
 pub struct PrefixSnap {
     pub prefix: String,
     pub vrf: String,
-    pub vtysh: String,
+    #[serde(flatten)]
+    pub via: Via,
     /// announce, withdraw or keep (undecided)
     pub intended: String,
     /// Whether FRR had the `network` line at the last reconcile; None: not known yet.
@@ -130,7 +239,10 @@ pub struct PrefixSnap {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FrrSnap {
-    pub vtysh: String,
+    /// The routing daemon instance (the list is `frr` for older readers; it holds every
+    /// daemon's instances).
+    #[serde(flatten)]
+    pub via: Via,
     pub ok: bool,
     pub error: Option<String>,
     pub last_sync_unix: Option<f64>,
@@ -189,23 +301,19 @@ impl Snapshot {
         }
         for f in &self.frr {
             if let Some(e) = &f.error {
-                worse(
-                    Verdict::Critical,
-                    format!("FRR via {}: {e}", f.vtysh),
-                    &mut v,
-                );
+                worse(Verdict::Critical, format!("{}: {e}", f.via.title()), &mut v);
             }
             for r in &f.rejected {
                 worse(
                     Verdict::Critical,
-                    format!("FRR via {} refuses {r}", f.vtysh),
+                    format!("{} refuses {r}", f.via.title()),
                     &mut v,
                 );
             }
             for vrf in &f.missing_vrfs {
                 worse(
                     Verdict::Critical,
-                    format!("FRR via {} has no BGP instance for VRF {vrf}", f.vtysh),
+                    format!("{} has no BGP instance for VRF {vrf}", f.via.title()),
                     &mut v,
                 );
             }
@@ -223,12 +331,18 @@ impl Snapshot {
                 match (p.intended.as_str(), p.in_frr, p.advertised) {
                     ("announce", Some(false), _) => worse(
                         Verdict::Critical,
-                        format!("{label} should be announced but FRR does not have it"),
+                        format!(
+                            "{label} should be announced but {} does not have it",
+                            p.via.name()
+                        ),
                         &mut v,
                     ),
                     ("withdraw", Some(true), _) => worse(
                         Verdict::Critical,
-                        format!("{label} should be withdrawn but FRR still has it"),
+                        format!(
+                            "{label} should be withdrawn but {} still has it",
+                            p.via.name()
+                        ),
                         &mut v,
                     ),
                     ("announce", Some(true), Some(false)) => worse(
@@ -255,16 +369,17 @@ impl Snapshot {
             .services
             .iter()
             .flat_map(|s| s.prefixes.iter())
-            .map(|p| (&p.prefix, &p.vrf, &p.vtysh));
-        let retiring = self.retiring.iter().map(|p| (&p.prefix, &p.vrf, &p.vtysh));
-        for (text, vrf, vtysh) in configured.chain(retiring) {
-            let Ok(network) = crate::config::parse_prefix(text) else {
+            .map(|p| (&p.prefix, &p.vrf, &p.via));
+        let retiring = self.retiring.iter().map(|p| (&p.prefix, &p.vrf, &p.via));
+        for (text, vrf, via) in configured.chain(retiring) {
+            let (Ok(network), Some(router)) = (crate::config::parse_prefix(text), via.to_router())
+            else {
                 continue;
             };
             let prefix = crate::config::Prefix {
                 network,
                 vrf: (vrf != "default").then(|| vrf.clone()),
-                vtysh: std::path::PathBuf::from(vtysh),
+                router,
                 route_map: None,
             };
             if !out.contains(&prefix) {
@@ -315,6 +430,18 @@ impl Disk for RealDisk {
 /// Write `contents` to `path` atomically: a temp file in the same directory, fsync,
 /// rename. Readers see the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, false)
+}
+
+/// Like [`write_atomic`], for a file another user reads (mode 0644 whatever the umask),
+/// with the directory synced after the rename so that the change survives a crash of the
+/// host.
+pub fn write_public(path: &Path, contents: &[u8]) -> io::Result<()> {
+    replace(path, contents, true)
+}
+
+fn replace(path: &Path, contents: &[u8], public: bool) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -326,9 +453,16 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = fs::File::create(&tmp)?;
+        if public {
+            f.set_permissions(fs::Permissions::from_mode(0o644))?;
+        }
         f.write_all(contents)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        if public {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -362,7 +496,10 @@ mod tests {
                 ..Default::default()
             }],
             frr: vec![FrrSnap {
-                vtysh: "/usr/bin/vtysh".into(),
+                via: Via {
+                    vtysh: "/usr/bin/vtysh".into(),
+                    ..Default::default()
+                },
                 ok: true,
                 ..Default::default()
             }],
@@ -396,7 +533,10 @@ mod tests {
         s.retiring.push(RecordedPrefix {
             prefix: "203.0.113.80/32".into(),
             vrf: "blue".into(),
-            vtysh: "/usr/bin/vtysh".into(),
+            via: Via {
+                vtysh: "/usr/bin/vtysh".into(),
+                ..Default::default()
+            },
         });
         let listed: Vec<String> = s
             .prefixes()
@@ -427,6 +567,40 @@ mod tests {
         let old: Snapshot = serde_json::from_value(v).unwrap();
         assert_eq!(old.phase, Phase::Running);
         assert_eq!(old.prefixes().len(), 1);
+    }
+
+    #[test]
+    fn crash_records_name_their_routing_daemon_and_old_ones_mean_frr() {
+        use crate::config::Router;
+        // As 0.2.0 wrote it: no `router`.
+        let old: RecordedPrefix = serde_json::from_str(
+            r#"{"prefix":"203.0.113.80/32","vrf":"default","vtysh":"/usr/bin/vtysh"}"#,
+        )
+        .unwrap();
+        assert_eq!(old.via.to_router(), Some(Router::frr("/usr/bin/vtysh")));
+        let bird = Router::Bird {
+            birdc: "/usr/sbin/birdc".into(),
+            socket: "/run/bird/bird.ctl".into(),
+            file: "/etc/bird/anycastd.conf".into(),
+        };
+        let rec = RecordedPrefix {
+            prefix: "203.0.113.53/32".into(),
+            vrf: "default".into(),
+            via: (&bird).into(),
+        };
+        let text = serde_json::to_string(&rec).unwrap();
+        assert_eq!(
+            text,
+            r#"{"prefix":"203.0.113.53/32","vrf":"default","router":"bird","birdc":"/usr/sbin/birdc","socket":"/run/bird/bird.ctl","file":"/etc/bird/anycastd.conf"}"#
+        );
+        let back: RecordedPrefix = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.via.to_router(), Some(bird));
+        assert_eq!(back.via.metric_label(), ("bird", "/run/bird/bird.ctl"));
+        let unknown: RecordedPrefix = serde_json::from_str(
+            r#"{"prefix":"203.0.113.53/32","vrf":"default","router":"gobgp"}"#,
+        )
+        .unwrap();
+        assert_eq!(unknown.via.to_router(), None);
     }
 
     #[test]

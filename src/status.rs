@@ -153,16 +153,19 @@ pub fn report(snap: &Snapshot, now: f64, running: bool) -> Report {
             }
             let _ = writeln!(
                 out,
-                "  prefix {} vrf {}: intended {}, FRR: {in_frr}{adv}",
-                p.prefix, p.vrf, p.intended
+                "  prefix {} vrf {}: intended {}, {}: {in_frr}{adv}",
+                p.prefix,
+                p.vrf,
+                p.intended,
+                p.via.name()
             );
         }
     }
     for f in &snap.frr {
         let _ = writeln!(
             out,
-            "\nFRR via {}: {}, last reconcile {}, {} vtysh call(s), {} failed, {} drift repair(s)",
-            f.vtysh,
+            "\n{}: {}, last reconcile {}, {} {} call(s), {} failed, {} drift repair(s)",
+            f.via.title(),
             match &f.error {
                 None if f.ok => "ok".to_string(),
                 None => "not read yet".to_string(),
@@ -171,6 +174,7 @@ pub fn report(snap: &Snapshot, now: f64, running: bool) -> Report {
             f.last_sync_unix
                 .map_or("never".to_string(), |t| ago(now, t)),
             f.vtysh_calls,
+            f.via.program(),
             f.vtysh_failures,
             f.drift_repairs
         );
@@ -258,7 +262,10 @@ mod tests {
                 ..Default::default()
             }],
             frr: vec![FrrSnap {
-                vtysh: "/usr/bin/vtysh".into(),
+                via: crate::state::Via {
+                    vtysh: "/usr/bin/vtysh".into(),
+                    ..Default::default()
+                },
                 ok: true,
                 last_sync_unix: Some(998.0),
                 ..Default::default()

@@ -50,11 +50,11 @@ pub fn describe(c: &Config) -> String {
         for p in &s.prefixes {
             let _ = writeln!(
                 out,
-                "  prefix {}  {} unicast, vrf {}, FRR via {}{}",
+                "  prefix {}  {} unicast, vrf {}, {}{}",
                 p.canonical(),
                 afi(&p.network),
                 vrf_label(&p.vrf),
-                p.vtysh.display(),
+                p.router.title(),
                 p.route_map
                     .as_ref()
                     .map_or(String::new(), |r| format!(", route-map {r}"))

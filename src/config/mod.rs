@@ -22,9 +22,8 @@ mod service;
 mod values;
 
 pub use checks::parse_url;
-pub use prefixes::{canonical, parse_prefix};
+pub use prefixes::{Prefix, Router, canonical, parse_prefix};
 
-use ipnetwork::IpNetwork;
 use std::fmt;
 use std::io;
 use std::ops::Range;
@@ -39,6 +38,11 @@ pub const DEFAULT_STATE_FILE: &str = "/run/anycastd/state.json";
 /// The default `drain_file` (`drain::DEFAULT_PATH` names the same constant).
 pub const DEFAULT_DRAIN_FILE: &str = "/var/lib/anycastd/drains.json";
 pub const DEFAULT_VTYSH: &str = "/usr/bin/vtysh";
+/// The defaults of a `prefixes.bird` entry: Debian's birdc, control socket, and the
+/// include file anycastd owns.
+pub const DEFAULT_BIRDC: &str = "/usr/sbin/birdc";
+pub const DEFAULT_BIRD_SOCKET: &str = "/run/bird/bird.ctl";
+pub const DEFAULT_BIRD_FILE: &str = "/etc/bird/anycastd.conf";
 pub const DEFAULT_CABOUROTTE_URL: &str = "http://127.0.0.1:9013";
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// One slow Cabourotte must not stall the loop for long: Cabourotte answers from memory
@@ -82,10 +86,13 @@ pub const GLOBAL_KEYS: &[&str] = &[
     "hook",
 ];
 pub const SERVICE_KEYS: &[&str] = &["prefixes", "checks", "rise", "fall"];
-pub const PREFIX_TYPES: &[&str] = &["frrouting"];
+/// The routing daemons a prefix can be announced through.
+pub const PREFIX_TYPES: &[&str] = &["frrouting", "bird"];
 /// The check kinds, in the order a service's checks are listed (and evaluated).
 pub const CHECK_TYPES: &[&str] = &["cabourotte", "command", "http", "tcp"];
 pub const PREFIX_KEYS: &[&str] = &["prefix", "vrf", "vtysh", "route_map"];
+/// The keys of a `prefixes.bird` entry's long form.
+pub const BIRD_PREFIX_KEYS: &[&str] = &["prefix", "birdc", "socket", "file"];
 /// The keys of a Cabourotte check's long form.
 pub const CHECK_KEYS: &[&str] = &["name", "url", "interval", "timeout", "max_age"];
 pub const COMMAND_KEYS: &[&str] = &["name", "command", "interval", "timeout"];
@@ -106,6 +113,7 @@ pub fn all_keys() -> Vec<&'static str> {
         PREFIX_TYPES,
         CHECK_TYPES,
         PREFIX_KEYS,
+        BIRD_PREFIX_KEYS,
         CHECK_KEYS,
         COMMAND_KEYS,
         HTTP_KEYS,
@@ -176,27 +184,6 @@ pub struct Service {
     pub rise: u32,
     /// Consecutive failing results a passing check needs before it counts as failing.
     pub fall: u32,
-}
-
-/// One prefix announced through one FRR instance.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Prefix {
-    /// Canonical: no host bits, always with a length.
-    pub network: IpNetwork,
-    /// `None` is FRR's default VRF.
-    pub vrf: Option<String>,
-    /// The vtysh program that reaches this FRR instance.
-    pub vtysh: PathBuf,
-    /// The FRR route-map the normal announcement goes out through (`network P route-map
-    /// NAME`); `None`: a plain `network P`.
-    pub route_map: Option<String>,
-}
-
-impl Prefix {
-    /// The text FRR prints in its running config: `203.0.113.53/32`, `2001:db8::53/128`.
-    pub fn canonical(&self) -> String {
-        canonical(&self.network)
-    }
 }
 
 /// One health check: what every kind shares (name, cadence, deadline) and what it probes.
@@ -424,6 +411,7 @@ impl Ctx<'_> {
             services.push(self.service(name.get_ref(), v)?);
         }
         self.one_route_map_per_line(&services, &entries)?;
+        self.one_file_per_bird(&services, &entries)?;
         Ok(Config {
             path: self.path.to_path_buf(),
             global,
@@ -472,7 +460,7 @@ checks.cabourotte = [
         assert_eq!(dns.prefixes[0].canonical(), "2001:db8::b19:bad:53/128");
         assert_eq!(dns.prefixes[1].canonical(), "203.0.113.53/32");
         assert_eq!(dns.prefixes[1].vrf, None);
-        assert_eq!(dns.prefixes[1].vtysh, PathBuf::from("/usr/bin/vtysh"));
+        assert_eq!(dns.prefixes[1].router, Router::frr("/usr/bin/vtysh"));
         assert_eq!(
             dns.checks[0],
             Check {
@@ -523,7 +511,7 @@ checks.cabourotte = [{ name = "web check", url = "http://[::1]:9013/", interval 
         let s = &c.services[0];
         assert_eq!(s.prefixes[0].canonical(), "2001:db8::/48");
         assert_eq!(s.prefixes[0].vrf, None);
-        assert_eq!(s.prefixes[0].vtysh, PathBuf::from("/opt/frr/vtysh"));
+        assert_eq!(s.prefixes[0].router, Router::frr("/opt/frr/vtysh"));
         assert_eq!(s.checks[0].target(), "http://[::1]:9013");
         assert_eq!(s.checks[0].interval, Duration::from_millis(500));
         assert_eq!(s.checks[0].timeout, Duration::from_millis(200));

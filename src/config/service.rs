@@ -3,7 +3,7 @@
 //! [`prefixes`](super::prefixes) or [`checks`](super::checks).
 
 use super::values::{Ctx, Res, describe, join, key_part};
-use super::{CHECK_TYPES, Check, PREFIX_TYPES, SERVICE_KEYS, Service};
+use super::{CHECK_TYPES, Check, SERVICE_KEYS, Service};
 use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
@@ -25,8 +25,7 @@ impl Ctx<'_> {
             ));
         }
         self.known_keys(&key, t, SERVICE_KEYS)?;
-        let (prefixes_key, list) = self.entries(&key, t, v.span(), "prefixes", PREFIX_TYPES[0])?;
-        let prefixes = self.prefixes(&prefixes_key, list)?;
+        let prefixes = self.prefix_sections(&key, t, v.span())?;
         let checks = self.check_sections(&key, t, v.span(), name)?;
         let rise = self.count(&format!("{key}.rise"), t.get("rise"))?;
         let fall = self.count(&format!("{key}.fall"), t.get("fall"))?;
@@ -110,54 +109,5 @@ impl Ctx<'_> {
             ));
         }
         Ok(out)
-    }
-
-    /// The entries of `<service>.<section>.<type>`, with their key path: only `known_type`
-    /// exists today.
-    fn entries<'v, 'i>(
-        &self,
-        svc_key: &str,
-        svc: &'v DeTable<'i>,
-        svc_span: Range<usize>,
-        section: &str,
-        known_type: &str,
-    ) -> Res<(String, &'v Spanned<DeValue<'i>>)> {
-        let key = format!("{svc_key}.{section}");
-        let Some(v) = svc.get(section) else {
-            return Err(self.err(
-                &key,
-                svc_span,
-                format!("missing: every service needs `{section}.{known_type} = [...]`"),
-            ));
-        };
-        let t = self.table(&key, v)?;
-        for k in t.keys() {
-            if k.get_ref() != known_type {
-                return Err(self.err(
-                    &join(&key, k.get_ref()),
-                    k.span(),
-                    format!(
-                        "unknown {} type {:?}; accepted: {known_type}",
-                        if section == "prefixes" {
-                            "prefix"
-                        } else {
-                            "check"
-                        },
-                        k.get_ref().as_ref()
-                    ),
-                ));
-            }
-        }
-        let key = format!("{key}.{known_type}");
-        let Some(list) = t.get(known_type) else {
-            return Err(self.err(
-                &key,
-                v.span(),
-                format!(
-                    "missing: every service needs at least one entry in `{section}.{known_type}`"
-                ),
-            ));
-        };
-        Ok((key, list))
     }
 }

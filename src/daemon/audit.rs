@@ -1,4 +1,4 @@
-//! The audit trail of what was changed in FRR: one line per prefix announced, withdrawn or
+//! The audit trail of what was changed in a routing daemon: one line per prefix announced, withdrawn or
 //! re-announced through another route-map, with the services, the trigger and the reason,
 //! and the hook run for each confirmed announce and withdraw. Also the one error line when
 //! FRR lacks a route-map the announcements need.
@@ -10,6 +10,9 @@ impl Daemon<'_> {
     /// FRR does not have: an error, logged once per change of the set.
     pub(super) fn check_route_maps(&mut self, i: usize, running: &RunningConfig) {
         let inst = &self.instances[i];
+        if !inst.backend.route_maps() {
+            return;
+        }
         let mut needed: BTreeSet<&str> = inst.route_maps.values().map(String::as_str).collect();
         if let Some(rm) = &self.config.global.drain_route_map {
             needed.insert(rm);
@@ -23,9 +26,9 @@ impl Daemon<'_> {
             if !missing.is_empty() {
                 let list = missing.iter().cloned().collect::<Vec<_>>().join(", ");
                 log::error!(
-                    vtysh = inst.vtysh.display().to_string().as_str(), route_maps = list.as_str();
+                    vtysh = inst.router.label().as_str(), route_maps = list.as_str();
                     "FRR via {} has no route-map {list}: a network line through it is not announced as meant. Configure it in FRR.",
-                    inst.vtysh.display()
+                    inst.router.label()
                 );
             }
             self.instances[i].missing_route_maps = missing;

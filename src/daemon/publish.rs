@@ -60,7 +60,7 @@ impl Daemon<'_> {
                 .iter()
                 .map(|p| {
                     let key = (p.vrf.clone(), p.network);
-                    let inst = self.instances.iter().position(|i| i.vtysh == p.vtysh);
+                    let inst = self.instances.iter().position(|i| i.router == p.router);
                     let intended =
                         inst.map(|i| self.intent_of(i, &key))
                             .map_or("keep", |it| match it {
@@ -82,7 +82,7 @@ impl Daemon<'_> {
                         draining_until_unix,
                         prefix: p.canonical(),
                         vrf: vrf_label(&p.vrf).to_string(),
-                        vtysh: p.vtysh.display().to_string(),
+                        via: (&p.router).into(),
                         intended: intended.to_string(),
                         in_frr: inst.and_then(|i| i.seen.as_ref()).map(|s| s.contains(&key)),
                         advertised: inst.and_then(|i| i.advertised.get(&key).copied()),
@@ -107,16 +107,16 @@ impl Daemon<'_> {
             .instances
             .iter()
             .map(|i| FrrSnap {
-                vtysh: i.vtysh.display().to_string(),
+                via: (&i.router).into(),
                 ok: i.fault.is_none() && i.seen.is_some(),
                 error: i
                     .fault
                     .as_ref()
-                    .map(|f| format!("{}: {}", f.kind, f.detail)),
+                    .map(|f| format!("{}: {}", i.backend.fault_text(f.kind), f.detail)),
                 last_sync_unix: i.last_sync.map(unix),
-                vtysh_calls: i.calls,
-                vtysh_failures: i.call_failures,
-                vtysh_seconds: i.call_seconds,
+                vtysh_calls: i.stats.calls,
+                vtysh_failures: i.stats.failures,
+                vtysh_seconds: i.stats.seconds,
                 drift_repairs: i.drift_repairs,
                 missing_vrfs: i
                     .missing_logged
@@ -145,7 +145,7 @@ impl Daemon<'_> {
                 i.retiring.iter().map(|(vrf, net)| RecordedPrefix {
                     prefix: canonical(net),
                     vrf: vrf_label(vrf).to_string(),
-                    vtysh: i.vtysh.display().to_string(),
+                    via: (&i.router).into(),
                 })
             })
             .collect();
@@ -281,7 +281,7 @@ pub fn status_line(s: &Snapshot) -> String {
     );
     let faults = s.frr.iter().filter(|f| f.error.is_some()).count();
     if faults > 0 {
-        line += &format!(", {faults} FRR instance(s) failing");
+        line += &format!(", {faults} routing daemon instance(s) failing");
     }
     if s.dry_run {
         line += " (dry run)";

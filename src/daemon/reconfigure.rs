@@ -75,9 +75,11 @@ impl Daemon<'_> {
             svc.settle();
         }
         // Instances: keep fault state; what left the configuration retires.
-        for old in &self.instances {
-            let idx = instance_index(&mut parts.instances, &old.vtysh);
+        for old in std::mem::take(&mut self.instances) {
+            let idx = instance_index(&mut parts.instances, &old.router);
             let inst = &mut parts.instances[idx];
+            // What the backend knows of the daemon (BIRD: what its file holds) stays.
+            inst.backend = old.backend;
             inst.fault = old.fault.clone();
             inst.failures = old.failures;
             inst.missing_logged = old.missing_logged.clone();
@@ -89,9 +91,7 @@ impl Daemon<'_> {
             inst.advertised = old.advertised.clone();
             inst.last_sync = old.last_sync;
             inst.attempted = old.attempted;
-            inst.calls = old.calls;
-            inst.call_failures = old.call_failures;
-            inst.call_seconds = old.call_seconds;
+            inst.stats = old.stats;
             inst.drift_repairs = old.drift_repairs;
             inst.retiring = old
                 .managed
@@ -101,7 +101,7 @@ impl Daemon<'_> {
                 .cloned()
                 .collect();
         }
-        // An FRR instance with nothing left to manage or withdraw is forgotten.
+        // An instance with nothing left to manage or withdraw is forgotten.
         parts
             .instances
             .retain(|i| !i.managed.is_empty() || !i.retiring.is_empty());
@@ -173,11 +173,28 @@ impl Daemon<'_> {
             let due = self.checks[c].next_due.unwrap_or(now);
             self.schedule.push(due, Task::Poll(c));
         }
-        // Withdrawals of what left the configuration go first: when a prefix only moved to
-        // another vtysh path that reaches the same FRR, the new path's sync then announces
-        // it again at once instead of a reconcile interval later.
+        // A prefix that moved to another instance of the same daemon (another vtysh path
+        // that may reach the same FRR) is withdrawn first, so that the new path's sync
+        // announces it again at once instead of a reconcile interval later. One that moved
+        // to another daemon (FRR to BIRD) is announced first and withdrawn after: no gap.
+        let same_kind_move = |i: usize| {
+            let inst = &self.instances[i];
+            inst.retiring.iter().any(|k| {
+                self.instances.iter().any(|o| {
+                    o.router != inst.router
+                        && o.router.kind() == inst.router.kind()
+                        && o.managed.contains_key(k)
+                })
+            })
+        };
         let mut order: Vec<usize> = (0..self.instances.len()).collect();
-        order.sort_by_key(|&i| self.instances[i].retiring.is_empty());
+        order.sort_by_key(
+            |&i| match (same_kind_move(i), self.instances[i].retiring.is_empty()) {
+                (true, _) => 0,
+                (false, true) => 1,
+                (false, false) => 2,
+            },
+        );
         for i in order {
             self.instances[i].sync_due = None;
             self.request_sync(i, now, Trigger::Reload);

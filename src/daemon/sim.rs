@@ -29,6 +29,7 @@ use crate::state::{Disk, Snapshot};
 use crate::vtysh::{Error as VError, Output};
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
+use std::path::Path;
 use std::rc::Rc;
 
 pub const DEFAULT_SEEDS: u64 = 1000;

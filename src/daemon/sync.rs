@@ -1,74 +1,46 @@
-//! Talking to FRR: read bgpd's running config, plan the difference from what health says,
-//! apply it in one vtysh process (isolating announcements FRR refuses), ask which prefixes
-//! bgpd really advertises, and log what changed. A failure becomes a fault with a back-off;
-//! the loop never waits on FRR longer than `vtysh_timeout`.
+//! Talking to a routing daemon: read what it has, plan the difference from what health
+//! says, apply it through the instance's backend (isolating announcements FRR refuses),
+//! ask which prefixes are really advertised, and log what changed. A failure becomes a
+//! fault with a back-off; the loop never waits on a routing daemon longer than
+//! `vtysh_timeout`.
 
 use super::*;
-
-/// Another session holds FRR's configuration lock: retried with the usual back-off, and
-/// never taken for FRR refusing a prefix.
-pub(super) const FRR_BUSY: &str = "FRR is busy: another session holds its configuration lock";
+use crate::router::Call;
 
 impl Daemon<'_> {
-    pub(super) fn run_vtysh(
+    /// Run `f` with instance `i`'s backend and a [`Call`] bounded by `vtysh_timeout` (and,
+    /// during teardown, by the shutdown deadline), cut short by a termination signal.
+    pub(super) fn with_backend<T>(
         &mut self,
         i: usize,
-        args: &[String],
-    ) -> Result<vtysh::Output, FrrFault> {
+        f: impl FnOnce(&mut dyn Backend, &mut Call<'_>) -> T,
+    ) -> T {
         let mut timeout = self.config.global.vtysh_timeout;
         if let Some(deadline) = self.deadline {
             // At least a little: a call that cannot start cannot confirm anything either.
             let left = deadline.saturating_duration_since(self.system.now());
             timeout = timeout.min(left.max(Duration::from_millis(100)));
         }
-        let vtysh = self.instances[i].vtysh.clone();
         let system = &*self.system;
         let abort = || system.termination_pending();
-        let started = Instant::now();
-        let result = self.runner.run(&vtysh, args, timeout, &abort);
         let inst = &mut self.instances[i];
-        inst.calls += 1;
-        inst.call_seconds += started.elapsed().as_secs_f64();
-        if !result.as_ref().is_ok_and(|o| o.success()) {
-            inst.call_failures += 1;
-        }
-        result.map_err(|e| FrrFault {
-            kind: match e {
-                vtysh::Error::Spawn(..) => "vtysh cannot be run",
-                vtysh::Error::Timeout(_) => TIMED_OUT,
-                vtysh::Error::Aborted => ABORTED,
-                vtysh::Error::Io(_) => "temporary file",
-                // Never parsed: a cut-off running config reads as fewer prefixes.
-                vtysh::Error::Truncated(_) => "vtysh's answer was cut off",
-            },
-            detail: e.to_string(),
-        })
+        let mut call = Call {
+            runner: &mut *self.runner,
+            timeout,
+            abort: &abort,
+            stats: &mut inst.stats,
+            dry_run: self.dry_run,
+        };
+        let out = f(&mut *inst.backend, &mut call);
+        inst.drift_repairs += inst.backend.take_repairs();
+        out
     }
 
-    /// `vtysh -d bgpd -c 'show running-config'`: asking bgpd alone makes "bgpd is down" an
-    /// error instead of a running config with the bgp section silently missing.
-    pub(super) fn read_running(&mut self, i: usize) -> Result<RunningConfig, FrrFault> {
-        let args: Vec<String> = ["-d", "bgpd", "-c", "show running-config"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let out = self.run_vtysh(i, &args)?;
-        if !out.success() {
-            let all = format!("{}\n{}", out.stdout, out.stderr);
-            let kind = if all.contains("failed to connect") || all.contains("is not running") {
-                "bgpd is not reachable"
-            } else {
-                "reading the running config failed"
-            };
-            return Err(FrrFault {
-                kind,
-                detail: out.summary(),
-            });
-        }
-        let mut running = frr::parse_running_config(&out.stdout).map_err(|detail| FrrFault {
-            kind: "bgpd's running config is not understood",
-            detail,
-        })?;
+    /// What instance `i` has of ours now (in a dry run, with what we pretended to do laid
+    /// over it).
+    pub(super) fn read_running(&mut self, i: usize) -> Result<RunningConfig, Fault> {
+        let ours: BTreeSet<(Vrf, IpNetwork)> = self.ours(i).into_iter().collect();
+        let mut running = self.with_backend(i, |b, call| b.read(call, &ours))?;
         if self.dry_run {
             let overlay = &self.instances[i].overlay;
             for (vrf, net) in &overlay.withdraw {
@@ -90,22 +62,19 @@ impl Daemon<'_> {
         i: usize,
         running: &RunningConfig,
         changes: &Changes,
-    ) -> Result<(), FrrFault> {
-        let cmds = frr::build_commands(running, changes);
-        if cmds.is_empty() {
+    ) -> Result<(), Fault> {
+        if changes.is_empty() {
             return Ok(());
         }
-        let args: Vec<String> = cmds
-            .iter()
-            .flat_map(|c| ["-c".to_string(), c.clone()])
-            .collect();
-        let vtysh = self.instances[i].vtysh.clone();
         if self.dry_run {
-            log::info!(
-                vtysh = vtysh.display().to_string().as_str(), commands = cmds.join("; ").as_str();
-                "Dry run: not running {} {}", vtysh.display(), vtysh::shell_words(&args)
-            );
-            let overlay = &mut self.instances[i].overlay;
+            let inst = &mut self.instances[i];
+            if let Some(text) = inst.backend.describe(running, changes) {
+                log::info!(
+                    vtysh = inst.router.label().as_str();
+                    "{text}"
+                );
+            }
+            let overlay = &mut inst.overlay;
             for key in &changes.withdraw {
                 overlay.announce.remove(key);
                 overlay.withdraw.insert(key.clone());
@@ -117,34 +86,11 @@ impl Daemon<'_> {
             return Ok(());
         }
         if !changes.announce.is_empty() && self.written_gen != self.routing_gen {
-            // Write-ahead: the crash record on disk lists every prefix before FRR can
-            // announce it, so a crash at any instant leaves nothing unknown behind.
+            // Write-ahead: the crash record on disk lists every prefix before the routing
+            // daemon can announce it, so a crash at any instant leaves nothing unknown behind.
             self.publish_now();
         }
-        let out = self.run_vtysh(i, &args)?;
-        if out.success() {
-            return Ok(());
-        }
-        let kind = if out.stdout.contains(frr::NOT_CONFIGURED) {
-            // vtysh stops at the failing `no network`: the rest was not applied. The next
-            // read shows what FRR really has.
-            ALREADY_GONE
-        } else if frr::config_locked(&out.stdout) || frr::config_locked(&out.stderr) {
-            FRR_BUSY
-        } else if out.stderr.contains("is not running") || out.stderr.contains("failed to connect")
-        {
-            "bgpd is not reachable"
-        } else {
-            REJECTED
-        };
-        Err(FrrFault {
-            kind,
-            detail: format!(
-                "{} (commands: {})",
-                out.summary(),
-                vtysh::shell_words(&args)
-            ),
-        })
+        self.with_backend(i, |b, call| b.apply(call, running, changes))
     }
 
     pub(super) fn sync(&mut self, i: usize) {
@@ -180,7 +126,12 @@ impl Daemon<'_> {
             route_maps: BTreeSet::new(),
         });
         let intents = self.intents(i);
-        let plan = reconcile::plan(&intents, &running, &self.route_maps(i, &intents));
+        let route_maps = if self.instances[i].backend.route_maps() {
+            self.route_maps(i, &intents)
+        } else {
+            BTreeMap::new()
+        };
+        let plan = reconcile::plan(&intents, &running, &route_maps);
         self.report_missing(i, &plan.missing_instances, &intents);
         // A prefix FRR keeps refusing is reported once as refused, not as drift each time.
         let mut drift = plan.changes.clone();
@@ -188,11 +139,13 @@ impl Daemon<'_> {
             .announce
             .retain(|k| !self.instances[i].rejected.contains_key(k));
         if !drift.is_empty() && trigger == Trigger::Reconcile {
+            let inst = &self.instances[i];
             log::warn!(
-                vtysh = self.instances[i].vtysh.display().to_string().as_str(),
+                vtysh = inst.router.label().as_str(),
                 missing = list(&drift.announce).as_str(),
                 unexpected = list(&drift.withdraw).as_str();
-                "FRR's running config drifted from what health says; repairing it."
+                "{}'s running config drifted from what health says; repairing it.",
+                inst.backend.name()
             );
         }
         let applied = match self.apply_isolating(i, &running, &plan.changes) {
@@ -205,8 +158,19 @@ impl Daemon<'_> {
             }
             self.audit(i, &applied, trigger);
         }
-        // Whatever was retiring is now confirmed gone (withdrawn just now, or absent).
-        self.instances[i].retiring.clear();
+        // Whatever was retiring is now confirmed gone (withdrawn just now, or absent),
+        // unless the daemon refused the change: then only what the read showed gone.
+        if self
+            .deferred
+            .as_ref()
+            .is_some_and(|f| f.kind == FaultKind::Refused)
+        {
+            self.instances[i]
+                .retiring
+                .retain(|k| !applied.withdraw.contains(k));
+        } else {
+            self.instances[i].retiring.clear();
+        }
         let mut seen: BTreeSet<(Vrf, IpNetwork)> = self.instances[i]
             .managed
             .keys()
@@ -224,7 +188,7 @@ impl Daemon<'_> {
         advertised.extend(found);
         self.instances[i].seen = Some(seen);
         self.instances[i].last_sync = Some(self.system.wall());
-        match self.probe_hung.take() {
+        match self.deferred.take() {
             Some(f) => self.fault(i, f),
             None => self.recovered(i),
         }
@@ -251,7 +215,10 @@ impl Daemon<'_> {
                 Intent::Announce if !asns.instances.contains_key(&key.0) => need_full = true,
                 Intent::Announce if !present => {
                     changes.announce.insert(key.clone());
-                    if let Some(rm) = self.route_map_of(i, key) {
+                    if let Some(rm) = self
+                        .route_map_of(i, key)
+                        .filter(|_| inst.backend.route_maps())
+                    {
                         changes.route_maps.insert(key.clone(), rm);
                     }
                 }
@@ -289,6 +256,9 @@ impl Daemon<'_> {
         }
         self.audit(i, &applied, Trigger::Health);
         self.publish();
+        if let Some(f) = self.deferred.take() {
+            self.fault(i, f);
+        }
     }
 
     /// Apply `changes` in one vtysh process. When FRR rejects an announcement (vtysh stops
@@ -300,7 +270,7 @@ impl Daemon<'_> {
         i: usize,
         running: &RunningConfig,
         changes: &Changes,
-    ) -> Result<Changes, FrrFault> {
+    ) -> Result<Changes, Fault> {
         let mut batch = changes.clone();
         let mut alone: Vec<(Vrf, IpNetwork)> = Vec::new();
         batch.announce.retain(|k| {
@@ -315,7 +285,22 @@ impl Daemon<'_> {
         if !batch.is_empty() {
             match self.apply(i, running, &batch) {
                 Ok(()) => applied = batch,
-                Err(f) if f.kind == REJECTED => {
+                Err(f) if f.kind == FaultKind::Refused && !batch.withdraw.is_empty() => {
+                    // The whole change was refused, but the backend withdrew another way
+                    // (BIRD: `disable`, a whole address family): whatever of ours the read
+                    // shows gone is audited, the fault reported when this sync ends.
+                    let now = self.read_running(i)?;
+                    let seen = self.instances[i].seen.as_ref();
+                    applied.withdraw = self
+                        .ours(i)
+                        .into_iter()
+                        .filter(|k| running.has(&k.0, &k.1) || seen.is_some_and(|s| s.contains(k)))
+                        .filter(|(v, n)| !now.has(v, n))
+                        .collect();
+                    self.deferred = Some(f);
+                    return Ok(applied);
+                }
+                Err(f) if f.kind == FaultKind::Rejected => {
                     // vtysh stopped at the refused command: what came before it (every
                     // withdrawal, maybe some announcements) was applied. Read back what
                     // FRR really did, audit that, and do the rest.
@@ -372,7 +357,7 @@ impl Daemon<'_> {
                     }
                     applied.announce.insert(key);
                 }
-                Err(f) if f.kind == REJECTED => {
+                Err(f) if f.kind == FaultKind::Rejected => {
                     if !self.instances[i].rejected.contains_key(&key) {
                         log::error!(
                             prefix = canonical(&key.1).as_str(), vrf = vrf_label(&key.0), reason = f.detail.as_str();
@@ -418,8 +403,8 @@ impl Daemon<'_> {
         out
     }
 
-    /// The import check: which of `present` bgpd really advertises (has a valid path
-    /// for). One vtysh process for all of them; anything unexpected means "unknown".
+    /// The import check: which of `present` the routing daemon really advertises (FRR: has
+    /// a valid path for). One call for all of them; anything unexpected means "unknown".
     fn probe_advertised(
         &mut self,
         i: usize,
@@ -429,29 +414,18 @@ impl Daemon<'_> {
             return BTreeMap::new();
         }
         let keys: Vec<&(Vrf, IpNetwork)> = present.iter().collect();
-        let args: Vec<String> = keys
-            .iter()
-            .flat_map(|(vrf, net)| ["-c".to_string(), frr::show_prefix_command(vrf, net)])
-            .collect();
-        let out = match self.run_vtysh(i, &args) {
-            Ok(o) if o.success() => o,
-            Ok(o) => {
-                log::debug!("import check query failed: {}", o.summary());
-                return BTreeMap::new();
-            }
+        let flags = match self.with_backend(i, |b, call| b.advertised(call, &keys)) {
+            Ok(Some(flags)) if flags.len() == keys.len() => flags,
+            Ok(_) => return BTreeMap::new(),
             Err(f) => {
                 log::debug!("import check query failed: {}", f.detail);
-                if f.kind == TIMED_OUT {
+                if f.kind == FaultKind::TimedOut {
                     // It likely hangs again: the next health change waits for the retry
                     // instead of holding the loop for another timeout.
-                    self.probe_hung = Some(f);
+                    self.deferred = Some(f);
                 }
                 return BTreeMap::new();
             }
-        };
-        let Some(flags) = frr::parse_advertised(&out.stdout, keys.len()) else {
-            log::debug!("import check: unexpected output from vtysh");
-            return BTreeMap::new();
         };
         let result: BTreeMap<_, _> = keys.into_iter().cloned().zip(flags).collect();
         let old = &self.instances[i].advertised;
@@ -476,7 +450,7 @@ impl Daemon<'_> {
                 .map(|((_, n), _)| canonical(n))
                 .collect();
             log::error!(
-                vtysh = inst.vtysh.display().to_string().as_str(), vrf = vrf_label(vrf),
+                vtysh = inst.router.label().as_str(), vrf = vrf_label(vrf),
                 prefixes = waiting.join(", ").as_str();
                 "FRR has no BGP instance for VRF \"{}\": not announcing {} (anycastd never creates one; configure `router bgp <ASN>{}` in FRR). Retrying.",
                 vrf_label(vrf),
@@ -491,16 +465,16 @@ impl Daemon<'_> {
     }
 
     /// Retry after a back-off counted from now, after the failed call, not from when the
-    /// sync started: a vtysh that hung until its deadline must not be retried at once.
-    pub(super) fn fault(&mut self, i: usize, f: FrrFault) {
+    /// sync started: a call that hung until its deadline must not be retried at once.
+    pub(super) fn fault(&mut self, i: usize, f: Fault) {
         let now = self.system.now();
-        if f.kind == ABORTED {
+        if f.kind == FaultKind::Aborted {
             // A termination signal cut the call short: shutdown follows at once.
             return;
         }
         let inst = &mut self.instances[i];
         inst.failures = inst.failures.saturating_add(1);
-        let benign = f.kind == ALREADY_GONE;
+        let benign = f.kind == FaultKind::AlreadyGone;
         let delay = if benign && inst.failures <= 1 {
             Duration::ZERO
         } else {
@@ -511,16 +485,17 @@ impl Daemon<'_> {
             // Someone removed a line between our read and our write, or another session
             // holds FRR's configuration lock: worth a warning, not an error; the next read
             // shows the truth.
-            let level = if benign || f.kind == FRR_BUSY {
+            let level = if benign || f.kind == FaultKind::Busy {
                 log::Level::Warn
             } else {
                 log::Level::Error
             };
+            let label = inst.router.label();
             log::log!(
                 level,
-                vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str(),
+                vtysh = label.as_str(), reason = f.detail.as_str(),
                 retry_in = crate::duration::format(delay).as_str();
-                "FRR via {}: {}; retrying, with back-off.", inst.vtysh.display(), f.kind
+                "{} via {label}: {}; retrying, with back-off.", inst.backend.name(), inst.backend.fault_text(f.kind)
             );
         }
         inst.fault = Some(f);
@@ -531,9 +506,10 @@ impl Daemon<'_> {
         let now = self.system.now();
         let inst = &mut self.instances[i];
         if let Some(old) = inst.fault.take() {
+            let label = inst.router.label();
             log::info!(
-                vtysh = inst.vtysh.display().to_string().as_str(), was = old.kind;
-                "FRR via {} works again; its state is reconciled.", inst.vtysh.display()
+                vtysh = label.as_str(), was = inst.backend.fault_text(old.kind);
+                "{} via {label} works again; its state is reconciled.", inst.backend.name()
             );
         }
         inst.failures = 0;

@@ -102,17 +102,18 @@ impl Daemon<'_> {
                 Some(set) => remaining.extend(set.iter().map(|(v, p)| {
                     format!(
                         "{} vrf {} {}",
-                        inst.vtysh.display(),
+                        inst.router.label(),
                         vrf_label(v),
                         canonical(p)
                     )
                 })),
                 None => remaining.extend(self.ours(i).iter().map(|(v, p)| {
                     format!(
-                        "{} vrf {} {} (unknown: FRR could not be read)",
-                        inst.vtysh.display(),
+                        "{} vrf {} {} (unknown: {} could not be read)",
+                        inst.router.label(),
                         vrf_label(v),
-                        canonical(p)
+                        canonical(p),
+                        inst.backend.name()
                     )
                 })),
             }
@@ -139,7 +140,8 @@ impl Daemon<'_> {
         let running = match self.read_running(i) {
             Ok(r) => r,
             Err(f) => {
-                self.shutdown_fault(i, f, "cannot read FRR");
+                let what = format!("cannot read {}", self.instances[i].backend.name());
+                self.shutdown_fault(i, f, &what);
                 return Err(None);
             }
         };
@@ -175,12 +177,12 @@ impl Daemon<'_> {
     }
 
     /// During shutdown too, a fault is logged once per change, not on every retry.
-    fn shutdown_fault(&mut self, i: usize, f: FrrFault, what: &str) {
+    fn shutdown_fault(&mut self, i: usize, f: Fault, what: &str) {
         let inst = &mut self.instances[i];
         if inst.fault.as_ref().map(|old| old.kind) != Some(f.kind) {
             log::error!(
-                vtysh = inst.vtysh.display().to_string().as_str(), reason = f.detail.as_str();
-                "Shutdown: {what} via {}: {}; retrying until the shutdown deadline.", inst.vtysh.display(), f.kind
+                vtysh = inst.router.label().as_str(), reason = f.detail.as_str();
+                "Shutdown: {what} via {}: {}; retrying until the shutdown deadline.", inst.router.label(), inst.backend.fault_text(f.kind)
             );
         }
         inst.fault = Some(f);
@@ -208,7 +210,7 @@ impl Daemon<'_> {
                 "{}Withdrew prefix {prefix} (vrf {}) on {why} via {}.",
                 if self.dry_run { "Dry run: pretended: " } else { "" },
                 vrf_label(vrf),
-                self.instances[i].vtysh.display()
+                self.instances[i].router.label()
             );
         }
     }

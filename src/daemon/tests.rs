@@ -7,6 +7,7 @@ use crate::config;
 use crate::vtysh::{Error as VError, Output};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::path::Path;
 use std::rc::Rc;
 
 fn secs(n: u64) -> Duration {

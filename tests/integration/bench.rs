@@ -13,7 +13,7 @@
 //! layout with a new connection per request, so it gets a stand-in speaking 1.x; ours gets
 //! 2.x's (its first choice), and keeps its connection alive.
 //!
-//! Scenarios (in this order; `BENCH_ONLY=standin,footprint,scale,builtin,burst,stop,rib` picks some,
+//! Scenarios (in this order; `BENCH_ONLY=standin,footprint,scale,builtin,burst,stop,rib,routing` picks some,
 //! and then writes `results-partial.json` instead):
 //! - standin: what the Cabourotte stand-in serves alone, the way each daemon polls it (the
 //!   daemons' polls/s mean something only well below that); its CPU is also shown in the
@@ -36,9 +36,16 @@
 //!   (`/bin/true`) and then 200 `http` checks (a GET of the stand-in) at 1 s, stand-in
 //!   vtysh: CPU per check run, the command children's own CPU, VmHWM, threads.
 //!
+//! - routing (ours only: the upstream daemon speaks to FRR alone): one service flipping,
+//!   announced through FRR (router A) and then through BIRD 2 (the lab's router C): poll
+//!   to the route in the routing daemon and back, calls and CPU per change
+//!   ([`routing`]).
+//!
 //! CPU is the daemon's own (utime + stime), not its vtysh children's. Both run at their
 //! default log level, with JSON logs; those, and their configs, are kept in
 //! `target/bench/logs/`.
+
+mod routing;
 
 use crate::cabourotte::{Api, Behavior, Cabourotte};
 use crate::harness::{FakeFrr, TempDir, wait_until};
@@ -2069,14 +2076,19 @@ fn side_by_side() {
             );
         }
     }
-    let lab_scenarios = wanted("burst") || wanted("stop") || wanted("rib");
+    let lab_scenarios = wanted("burst") || wanted("stop") || wanted("rib") || wanted("routing");
     let lab = if lab_scenarios {
-        Lab::start(LabOptions { vrf: false })
+        Lab::start(LabOptions {
+            vrf: false,
+            bird: wanted("routing"),
+        })
     } else {
         None
     };
     if lab_scenarios && lab.is_none() {
-        println!("bench: SKIPPED burst, stop, rib: no FRR lab on this machine (see above)");
+        println!(
+            "bench: SKIPPED burst, stop, rib, routing: no FRR lab on this machine (see above)"
+        );
     }
     if let Some(lab) = &lab {
         if wanted("burst") {
@@ -2127,6 +2139,12 @@ fn side_by_side() {
                 );
             }
             results["rib"]["load"] = Value::Object(load);
+        }
+        if wanted("routing") {
+            for daemon in ["frr", "bird"] {
+                step(&format!("routing {daemon}"), "ours");
+                results["routing"][daemon] = routing::routing(&ctx, lab, daemon, 10);
+            }
         }
     }
     drop(lab);
@@ -2188,5 +2206,8 @@ fn side_by_side() {
     print!("{}", table(&results, &sizes));
     if wanted("builtin") {
         print!("{}", builtin_table(&results));
+    }
+    if wanted("routing") {
+        print!("{}", routing::routing_table(&results));
     }
 }

@@ -154,7 +154,10 @@ fn status(config: &Path) -> String {
 
 #[test]
 fn each_kind_flips_its_prefix_on_b() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("kinds");
@@ -264,7 +267,10 @@ fn each_kind_flips_its_prefix_on_b() {
 
 #[test]
 fn a_hung_command_is_killed_with_its_group_and_the_others_keep_their_schedule() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("hang");
@@ -347,7 +353,10 @@ fn a_hung_command_is_killed_with_its_group_and_the_others_keep_their_schedule() 
 
 #[test]
 fn a_flooding_command_is_bounded_and_a_deleted_program_fails_once() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("flood");
@@ -416,7 +425,10 @@ fn a_flooding_command_is_bounded_and_a_deleted_program_fails_once() {
 #[test]
 fn two_hundred_command_checks_at_one_second_keep_their_schedule_in_one_thread() {
     const N: usize = 200;
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("cmd200");
@@ -488,7 +500,10 @@ fn two_hundred_command_checks_at_one_second_keep_their_schedule_in_one_thread() 
 
 #[test]
 fn reload_keeps_unchanged_checks_and_refuses_a_missing_program() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("cmdreload");

@@ -64,7 +64,10 @@ fn config(lab: &Lab, dir: &Path, web: &Web) -> String {
 
 #[test]
 fn a_drained_service_leaves_b_until_undrain_and_a_shared_prefix_goes_with_it() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("drain");
@@ -150,7 +153,10 @@ fn a_drained_service_leaves_b_until_undrain_and_a_shared_prefix_goes_with_it() {
 
 #[test]
 fn a_drain_outlives_the_daemon_and_applies_from_its_start() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("drainrestart");
@@ -236,7 +242,10 @@ fn gshut(c: &str) -> bool {
 /// withdraws at once. SIGTERM drains everything first; a second one skips the wait.
 #[test]
 fn graceful_drain_is_seen_on_the_wire() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     lab.vtysh_ok(
@@ -413,7 +422,10 @@ fn graceful_drain_is_seen_on_the_wire() {
 /// changes nothing in what is announced.
 #[test]
 fn hooks_are_told_what_happened_and_a_failing_one_changes_nothing() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("hook");
@@ -512,7 +524,10 @@ fn hooks_are_told_what_happened_and_a_failing_one_changes_nothing() {
 /// fine.
 #[test]
 fn check_frr_reports_a_missing_drain_route_map() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     lab.vtysh_ok(

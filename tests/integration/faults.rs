@@ -1424,7 +1424,10 @@ fn events_containing(d: &Anycastd, needle: &str) -> Vec<String> {
 /// frr_pins.rs): nothing to hold.
 #[test]
 fn f11_configuration_locked_by_another_session() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     if lab.frr_major() < 9 {

@@ -45,7 +45,10 @@ fn default_vrf(prefix: &str) -> (Option<String>, String) {
 
 #[test]
 fn network_twice_is_rc0_and_one_line() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     for round in 1..=2 {
@@ -67,7 +70,10 @@ fn network_twice_is_rc0_and_one_line() {
 
 #[test]
 fn no_network_of_absent_prefix_is_rc1_cant_find() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let out = bgp(
@@ -105,7 +111,10 @@ fn no_network_of_absent_prefix_is_rc1_cant_find() {
 
 #[test]
 fn router_bgp_with_wrong_asn_is_rc1_already_running() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let out = bgp(
@@ -139,7 +148,10 @@ fn router_bgp_with_wrong_asn_is_rc1_already_running() {
 
 #[test]
 fn bgpd_down_running_config_is_rc1_and_restart_forgets_networks() {
-    let Some(mut lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(mut lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let out = bgp(
@@ -296,7 +308,10 @@ fn network_reaches_b_and_no_network_removes_it() {
 
 #[test]
 fn import_check_holds_back_a_prefix_that_is_not_on_lo() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     // both in ONE vtysh session: the line on lo is the witness that updates do flow
@@ -353,7 +368,10 @@ fn import_check_holds_back_a_prefix_that_is_not_on_lo() {
 /// busy". FRR 8.4 has no such lock: `file-lock` is an unknown command.
 #[test]
 fn configuration_lock_of_another_session() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let locking = ["-c", "configure terminal file-lock", "-c", "end"];

@@ -5,7 +5,16 @@
 //!    lo: the service addresses                                          pathspace B, AS 64496
 //!  netns V = VRF V of A (A's zebra runs with -n),
 //!    AS 65537, lo: the VRF's service addresses  ==veth, eBGP v4======== netns B
+//!  netns C: BIRD 2, AS 65538 (`LabOptions { bird: true }`) ==veth, eBGP v4 + v6== netns B
 //! ```
+//!
+//! Router C (`LabOptions { bird: true }`) is the host's BIRD 2 (`/usr/sbin/bird`, run as root
+//! in netns C, whatever FRR flavour A and B run), with its config, control socket, pid file
+//! and log in the lab's temp dir. Its `bird.conf` includes `<tmp>/anycastd.conf`, the file
+//! the daemon owns (two empty static protocols, `anycastd4` and `anycastd6`, at the start),
+//! and exports exactly those two protocols' routes to B. B peers with C like with A, so
+//! "what B receives" tells which router announced a prefix: [`Lab::b_route_from`] is the
+//! first AS of B's best path (65536: FRR's A, 65538: BIRD's C).
 //!
 //! Every [`Lab`] has its own namespaces, FRR pathspaces (`/etc/frr/<ps>/`, `/var/run/frr/<ps>/`)
 //! and temp dir, all named `acd<pid>-<n>…` (base 36), so labs run in parallel in one test
@@ -60,6 +69,8 @@ pub const ASN_A: u32 = 65536;
 pub const ASN_VRF: u32 = 65537;
 /// AS of router B, the peer that tells whether an announcement really went out.
 pub const ASN_B: u32 = 64496;
+/// AS of router C, the BIRD router (`LabOptions { bird: true }`).
+pub const ASN_C: u32 = 65538;
 
 /// Service prefixes on A's `lo` (default VRF): FRR's import check passes for them.
 pub const SVC4_53: &str = "203.0.113.53/32";
@@ -83,8 +94,22 @@ pub const A6: &str = "2001:db8:ab::1";
 pub const B6: &str = "2001:db8:ab::2";
 pub const VRF4: &str = "198.51.100.5";
 pub const BVRF4: &str = "198.51.100.6";
+/// Link addresses C <-> B (v4 and v6); C4 is also BIRD's router id.
+pub const C4: &str = "192.0.2.1";
+pub const BC4: &str = "192.0.2.2";
+pub const C6: &str = "2001:db8:bc::1";
+pub const BC6: &str = "2001:db8:bc::2";
+/// What the lab writes into the include file before BIRD starts (and what the daemon
+/// leaves behind when nothing is announced): both protocols, no route.
+pub const BIRD_INCLUDE_EMPTY: &str =
+    "protocol static anycastd4 {\n\tipv4;\n}\nprotocol static anycastd6 {\n\tipv6;\n}\n";
 
 const FRR_SBIN: &str = "/usr/lib/frr";
+/// The host's BIRD 2 (Debian's `bird2`), also in the FRR 10.3 flavour.
+pub const BIRD: &str = "/usr/sbin/bird";
+pub const BIRDC: &str = "/usr/sbin/birdc";
+/// BIRD's BGP protocols towards B (in the lab's bird.conf).
+const BIRD_PROTOCOLS: [&str; 2] = ["b4", "b6"];
 const VTYSH: &str = "/usr/bin/vtysh";
 const FRR_RUN: &str = "/var/run/frr";
 const FRR_ETC: &str = "/etc/frr";
@@ -111,6 +136,8 @@ static NETNS_ADD: Mutex<()> = Mutex::new(());
 static CLEANUP: Mutex<()> = Mutex::new(());
 /// The outcome of installing FRR, when this process had to.
 static FRR_INSTALL: OnceLock<Result<(), String>> = OnceLock::new();
+/// BIRD is there (installed by this process when it had to), checked once per process.
+static BIRD_READY: OnceLock<Result<(), String>> = OnceLock::new();
 /// The FRR of this process's labs, found (and made ready) by the first lab.
 static FLAVOUR: OnceLock<Result<Flavour, String>> = OnceLock::new();
 /// How long building the trixie root may take (debootstrap and apt-get, from the mirror).
@@ -126,6 +153,8 @@ pub enum Router {
 pub struct LabOptions {
     /// Also build a netns-backed VRF on A with its own eBGP session to B.
     pub vrf: bool,
+    /// Also build router C: BIRD 2 in netns C, AS 65538, eBGP v4 + v6 to B.
+    pub bird: bool,
 }
 
 /// Why a daemon did not start; `died`: it is not running (so it may be started again).
@@ -144,22 +173,30 @@ struct Daemon {
 
 pub struct Lab {
     opts: LabOptions,
+    /// `acd<pid>-<n>`: the prefix of every name of this lab.
+    id: String,
     ns_a: String,
     ns_b: String,
     ns_vrf: String,
+    ns_c: String,
     ps_a: String,
     ps_b: String,
     tmp: PathBuf,
     vtysh_a: PathBuf,
     frr: &'static Flavour,
     daemons: Vec<Daemon>,
+    /// PID of the BIRD of router C we started, while we believe it runs.
+    bird_pid: Option<u32>,
     started_in: Duration,
 }
 
 impl Lab {
     /// The full lab (with the VRF), or `None` after a loud SKIPPED message.
     pub fn require() -> Option<Lab> {
-        Lab::start(LabOptions { vrf: true })
+        Lab::start(LabOptions {
+            vrf: true,
+            ..Default::default()
+        })
     }
 
     /// Builds a lab and waits until every BGP session is Established. `None` (after a loud
@@ -171,20 +208,28 @@ impl Lab {
             Ok(frr) => frr,
             Err(why) => return skip(&why),
         };
+        if opts.bird {
+            if let Err(why) = BIRD_READY.get_or_init(prepare_bird) {
+                return skip(why);
+            }
+        }
         cleanup_stale();
         let n = LAB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = format!("{NAME_PREFIX}{}-{}", base36(process::id()), base36(n));
         let mut lab = Lab {
             opts,
+            id: id.clone(),
             ns_a: format!("{id}a"),
             ns_b: format!("{id}b"),
             ns_vrf: format!("{id}v"),
+            ns_c: format!("{id}c"),
             ps_a: format!("{id}a"),
             ps_b: format!("{id}b"),
             tmp: std::env::temp_dir().join(&id),
             vtysh_a: std::env::temp_dir().join(&id).join("vtysh-a"),
             frr,
             daemons: Vec::new(),
+            bird_pid: None,
             started_in: Duration::ZERO,
         };
         if let Err(why) = lab.add_namespaces() {
@@ -484,6 +529,244 @@ impl Lab {
             .map(|d| d.pid)
     }
 
+    // ------------------------------------------------------------------ router C (BIRD)
+
+    /// Name of C's netns. Only exists with `LabOptions { bird: true }`.
+    #[allow(dead_code)]
+    pub fn ns_c(&self) -> &str {
+        &self.ns_c
+    }
+
+    #[allow(dead_code)]
+    pub fn asn_c(&self) -> u32 {
+        ASN_C
+    }
+
+    /// BIRD's control socket (`bird -s`, `birdc -s`): the daemon's `socket`.
+    pub fn bird_socket(&self) -> PathBuf {
+        self.tmp.join("bird.ctl")
+    }
+
+    /// The include file of the lab's bird.conf: the daemon's `file`.
+    pub fn bird_file(&self) -> PathBuf {
+        self.tmp.join("anycastd.conf")
+    }
+
+    /// The lab's bird.conf (`bird -c`).
+    pub fn bird_conf(&self) -> PathBuf {
+        self.tmp.join("bird.conf")
+    }
+
+    /// BIRD's own log (`log "…" all;`).
+    pub fn bird_log(&self) -> PathBuf {
+        self.tmp.join("bird.log")
+    }
+
+    /// PID of C's BIRD, while it runs (None after [`Lab::stop_bird`]).
+    #[allow(dead_code)]
+    pub fn bird_pid(&self) -> Option<u32> {
+        self.bird_pid
+    }
+
+    /// Runs `/usr/sbin/birdc -s <socket> args…` (timeout 10 s). Panics only when birdc
+    /// can't be run or hangs; the exit status is the caller's to judge (birdc exits 0 even
+    /// for most errors BIRD reports: read the output).
+    pub fn birdc(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(BIRDC);
+        cmd.arg("-s").arg(self.bird_socket()).args(args);
+        run(&mut cmd, CMD_TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Lab::birdc`]'s stdout and stderr as one text.
+    pub fn birdc_text(&self, args: &[&str]) -> String {
+        let out = self.birdc(args);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// `birdc configure`, panicking unless BIRD says `Reconfigured` (or that nothing
+    /// changed). What a test runs after writing the include file by hand.
+    pub fn bird_configure(&self) {
+        let text = self.birdc_text(&["configure"]);
+        if !bird_configured(&text) {
+            panic!(
+                "C: birdc configure failed:\n{text}\n--- {} (tail) ---\n{}",
+                self.bird_log().display(),
+                tail(&read_lossy(&self.bird_log()), 20)
+            );
+        }
+    }
+
+    /// The state of a BIRD protocol as `birdc show protocols NAME` tells it: the State
+    /// and Info columns (`up Established`, `down`, …); None when BIRD does not answer or
+    /// has no such protocol.
+    pub fn bird_protocol(&self, name: &str) -> Option<String> {
+        let out = self.birdc(&["show", "protocols", name]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().find_map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            // Name Proto Table State Since(1-2 words) Info…
+            (cols.first() == Some(&name) && cols.len() >= 4).then(|| {
+                let mut v = vec![cols[3]];
+                v.extend(
+                    cols.iter()
+                        .skip(5)
+                        .filter(|c| c.chars().any(char::is_alphabetic)),
+                );
+                v.join(" ")
+            })
+        })
+    }
+
+    /// The first AS of the AS path of B's valid best path for exactly `prefix` (canonical
+    /// form): 65536 (A, FRR), 65537 (A's VRF), 65538 (C, BIRD); None when B has no such
+    /// route.
+    pub fn b_route_from(&self, prefix: &str) -> Option<u32> {
+        let cmd = format!("show bgp {} unicast {prefix} json", afi(prefix));
+        let out = self.vtysh(Router::B, &["-c", &cmd]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            panic!(
+                "B: vtysh -c '{cmd}' failed ({}):\n{}",
+                out.status,
+                show(&out)
+            );
+        }
+        let doc = Json::parse(&text)
+            .unwrap_or_else(|e| panic!("B: vtysh -c '{cmd}': bad JSON ({e}):\n{text}"));
+        if doc["prefix"].as_str() != Some(prefix) {
+            return None;
+        }
+        Json::items(&doc["paths"]).iter().find_map(|path| {
+            if path["valid"].as_bool() != Some(true)
+                || path["bestpath"]["overall"].as_bool() != Some(true)
+            {
+                return None;
+            }
+            path["aspath"]["string"]
+                .as_str()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+    }
+
+    /// Polls [`Lab::b_route_from`] every 20 ms until it equals `want`; false on timeout.
+    pub fn wait_b_route_from(&self, prefix: &str, want: Option<u32>, timeout: Duration) -> bool {
+        poll_until(timeout, || self.b_route_from(prefix) == want)
+    }
+
+    /// Stops C's BIRD: SIGTERM to the PID we started (SIGKILL after 5 s), and waits until
+    /// it is gone. No-op when it isn't running.
+    pub fn stop_bird(&mut self) {
+        let Some(pid) = self.bird_pid.take() else {
+            return;
+        };
+        let id = self.id().to_string();
+        let left = stop_procs(&[(pid, id)], bird_alive);
+        if !left.is_empty() {
+            panic!("C's BIRD (pid {left:?}) is still running after SIGTERM and SIGKILL");
+        }
+        // An exiting process has an empty cmdline before it is gone (or a zombie): wait
+        // for that too, so that nothing of the old BIRD is left when this returns.
+        if !poll_until(DAEMON_STOP_TIMEOUT, || exited(pid)) {
+            panic!("C's BIRD (pid {pid}) did not finish exiting within {DAEMON_STOP_TIMEOUT:?}");
+        }
+    }
+
+    /// Starts C's BIRD again with the same bird.conf, socket and pid file (the include
+    /// file is left as it is). Does not wait for the sessions: see
+    /// [`Lab::wait_established`].
+    pub fn start_bird(&mut self) {
+        assert!(self.bird_pid.is_none(), "C's BIRD is already running");
+        let pid_file = self.tmp.join("bird.pid");
+        let stderr_path = self.tmp.join("bird.stderr");
+        for f in [&pid_file, &self.bird_socket()] {
+            if let Err(e) = fs::remove_file(f) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    panic!("cannot remove {}: {e}", f.display());
+                }
+            }
+        }
+        let stderr = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr_path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", stderr_path.display()));
+        let stdout = stderr
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", stderr_path.display()));
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns_c, BIRD, "-c"])
+            .arg(self.bird_conf())
+            .arg("-s")
+            .arg(self.bird_socket())
+            .arg("-P")
+            .arg(&pid_file)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        let what = describe(&cmd);
+        let status = cmd
+            .spawn()
+            .and_then(|child| wait_timeout(child, DAEMON_START_TIMEOUT))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let report = |why: String| {
+            format!(
+                "BIRD of C did not start: {why}\n$ {what}\n--- {} ---\n{}\n--- {} (tail) ---\n{}",
+                stderr_path.display(),
+                read_lossy(&stderr_path),
+                self.bird_log().display(),
+                tail(&read_lossy(&self.bird_log()), 30)
+            )
+        };
+        if !status.success() {
+            panic!("{}", report(format!("exit status {status}")));
+        }
+        // bird parses its config, forks, and the child writes the pid file.
+        let id = self.id().to_string();
+        let mut pid = None;
+        let up = poll_until(DAEMON_START_TIMEOUT, || {
+            pid = fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            pid.is_some() && self.bird_socket().exists()
+        });
+        let Some(pid) = pid.filter(|_| up) else {
+            panic!(
+                "{}",
+                report(format!(
+                    "no {} and {} after {DAEMON_START_TIMEOUT:?}",
+                    pid_file.display(),
+                    self.bird_socket().display()
+                ))
+            );
+        };
+        if !bird_alive(pid, &id) {
+            panic!(
+                "{}",
+                report(format!(
+                    "pid {pid} (from {}) is not running",
+                    pid_file.display()
+                ))
+            );
+        }
+        self.bird_pid = Some(pid);
+    }
+
+    /// [`Lab::stop_bird`] + [`Lab::start_bird`] + wait (panics) for every session.
+    #[allow(dead_code)]
+    pub fn restart_bird(&mut self) {
+        self.stop_bird();
+        self.start_bird();
+        self.expect_established(ESTABLISH_TIMEOUT);
+    }
+
     // ------------------------------------------------------------------ internals
 
     fn vtysh_ok_inner(&self, router: Router, args: &[&str]) -> String {
@@ -492,10 +775,17 @@ impl Lab {
         String::from_utf8_lossy(&check(&mut cmd, CMD_TIMEOUT).stdout).into_owned()
     }
 
+    fn id(&self) -> &str {
+        &self.id
+    }
+
     fn namespaces(&self) -> Vec<&str> {
         let mut v = vec![self.ns_a.as_str(), self.ns_b.as_str()];
         if self.opts.vrf {
             v.push(&self.ns_vrf);
+        }
+        if self.opts.bird {
+            v.push(&self.ns_c);
         }
         v
     }
@@ -548,6 +838,9 @@ impl Lab {
         self.start_daemon(Router::B, "bgpd");
         self.push_config(Router::A);
         self.push_config(Router::B);
+        if self.opts.bird {
+            self.start_bird();
+        }
         self.expect_established(ESTABLISH_TIMEOUT);
     }
 
@@ -628,6 +921,31 @@ impl Lab {
                 ip(&["-n", v, "addr", "add", p, "dev", "lo"]);
             }
         }
+        if self.opts.bird {
+            let c = &self.ns_c;
+            let (if_c, if_bc) = (format!("{c}b"), format!("{b}c"));
+            ip(&[
+                "link", "add", &if_c, "netns", c, "type", "veth", "peer", "name", &if_bc, "netns",
+                b,
+            ]);
+            ip(&["-n", c, "addr", "add", &format!("{C4}/24"), "dev", &if_c]);
+            ip(&["-n", b, "addr", "add", &format!("{BC4}/24"), "dev", &if_bc]);
+            for (ns, addr, dev) in [(c, C6, &if_c), (b, BC6, &if_bc)] {
+                ip(&[
+                    "-n",
+                    ns,
+                    "-6",
+                    "addr",
+                    "add",
+                    &format!("{addr}/64"),
+                    "dev",
+                    dev,
+                    "nodad",
+                ]);
+            }
+            ip(&["-n", c, "link", "set", &if_c, "up"]);
+            ip(&["-n", b, "link", "set", &if_bc, "up"]);
+        }
     }
 
     fn write_configs(&self) {
@@ -668,16 +986,23 @@ impl Lab {
                 self.ns_vrf
             ));
         }
-        let (vrf_nb, vrf_act) = if vrf {
-            (
-                format!(
-                    " neighbor {VRF4} remote-as {ASN_VRF}\n neighbor {VRF4} timers connect 2\n"
-                ),
-                format!("  neighbor {VRF4} activate\n"),
-            )
-        } else {
-            (String::new(), String::new())
-        };
+        let (mut b_nb, mut b_act4, mut b_act6) = (String::new(), String::new(), String::new());
+        if vrf {
+            b_nb.push_str(&format!(
+                " neighbor {VRF4} remote-as {ASN_VRF}\n neighbor {VRF4} timers connect 2\n"
+            ));
+            b_act4.push_str(&format!("  neighbor {VRF4} activate\n"));
+        }
+        if self.opts.bird {
+            // C (BIRD) like A: v4 session for ipv4 unicast, v6 session for ipv6 unicast.
+            for c in [C4, C6] {
+                b_nb.push_str(&format!(
+                    " neighbor {c} remote-as {ASN_C}\n neighbor {c} timers connect 2\n"
+                ));
+            }
+            b_act4.push_str(&format!("  neighbor {C4} activate\n"));
+            b_act6.push_str(&format!("  neighbor {C6} activate\n"));
+        }
         let b = format!(
             "frr defaults {PROFILE}\n!\n\
              router bgp {ASN_B}\n\
@@ -689,13 +1014,14 @@ impl Lab {
              \x20neighbor {A4} timers connect 2\n\
              \x20neighbor {A6} remote-as {ASN_A}\n\
              \x20neighbor {A6} timers connect 2\n\
-             {vrf_nb}\
+             {b_nb}\
              \x20address-family ipv4 unicast\n\
              \x20 neighbor {A4} activate\n\
-             {vrf_act}\
+             {b_act4}\
              \x20exit-address-family\n\
              \x20address-family ipv6 unicast\n\
              \x20 neighbor {A6} activate\n\
+             {b_act6}\
              \x20exit-address-family\n\
              exit\n!\n"
         );
@@ -714,6 +1040,42 @@ impl Lab {
                     .unwrap_or_else(|e| panic!("chown {}: {e}", path.display()));
             }
         }
+        if self.opts.bird {
+            self.write_bird_configs();
+        }
+    }
+
+    /// C's bird.conf and the include file the daemon owns. BIRD's defaults wait long
+    /// before (re)connecting (connect retry 120 s; after an error it refuses even incoming
+    /// connections for 60 s): shortened, like B's `timers connect 2`.
+    fn write_bird_configs(&self) {
+        let (tmp, file) = (self.tmp.display(), self.bird_file());
+        let bgp = |name: &str, local: &str, peer: &str, afi: &str, proto: &str| {
+            format!(
+                "protocol bgp {name} {{\n\
+                 \tlocal {local} as {ASN_C};\n\
+                 \tneighbor {peer} as {ASN_B};\n\
+                 \tconnect delay time 1;\n\
+                 \tconnect retry time 2;\n\
+                 \terror wait time 1, 5;\n\
+                 \t{afi} {{ import none; export where proto = \"{proto}\"; }};\n\
+                 }}\n"
+            )
+        };
+        let conf = format!(
+            "router id {C4};\n\
+             log \"{tmp}/bird.log\" all;\n\
+             protocol device {{}}\n\
+             protocol kernel {{ ipv4 {{ export none; }}; }}\n\
+             protocol kernel {{ ipv6 {{ export none; }}; }}\n\
+             include \"{}\";\n\
+             {}{}",
+            file.display(),
+            bgp("b4", C4, BC4, "ipv4", "anycastd4"),
+            bgp("b6", C6, BC6, "ipv6", "anycastd6"),
+        );
+        write_file(&self.bird_conf(), &conf, 0o644);
+        write_file(&file, BIRD_INCLUDE_EMPTY, 0o644);
     }
 
     /// [`Lab::try_start_daemon`], panicking with its report when the daemon does not start.
@@ -891,13 +1253,26 @@ impl Lab {
             want_a.push(BVRF4);
             want_b.push(VRF4);
         }
-        [(Router::B, want_b), (Router::A, want_a)]
+        if self.opts.bird {
+            want_b.extend([C4, C6]);
+        }
+        let frr = [(Router::B, want_b), (Router::A, want_a)]
             .into_iter()
             .all(|(router, want)| {
                 self.peer_states(router).is_some_and(|states| {
                     want.iter()
                         .all(|p| states.get(*p).is_some_and(|s| s == "Established"))
                 })
+            });
+        frr && (!self.opts.bird || self.bird_established())
+    }
+
+    /// BIRD says both of its BGP protocols are `up Established` (a stopped BIRD: false).
+    fn bird_established(&self) -> bool {
+        self.bird_pid.is_some()
+            && BIRD_PROTOCOLS.iter().all(|p| {
+                self.bird_protocol(p)
+                    .is_some_and(|s| s.starts_with("up") && s.contains("Established"))
             })
     }
 
@@ -923,6 +1298,15 @@ impl Lab {
                 "--- {} (tail) ---\n{}\n",
                 log.display(),
                 tail(&read_lossy(&log), 20)
+            ));
+        }
+        if self.opts.bird {
+            report.push_str(&format!(
+                "--- C: birdc show protocols (BIRD pid {:?}) ---\n{}\n--- {} (tail) ---\n{}\n",
+                self.bird_pid,
+                self.birdc_text(&["show", "protocols"]),
+                self.bird_log().display(),
+                tail(&read_lossy(&self.bird_log()), 20)
             ));
         }
         panic!("BGP sessions not all Established after {timeout:?}\n{report}");
@@ -992,7 +1376,27 @@ impl Drop for Lab {
             eprintln!("lab: FRR daemons {left:?} survived SIGKILL");
         }
         self.daemons.clear();
-        for ns in [&self.ns_a, &self.ns_b, &self.ns_vrf] {
+        // C's BIRD, and any BIRD started on this lab's bird.conf that we did not record.
+        let mut birds: Vec<(u32, String)> = self
+            .bird_pid
+            .take()
+            .map(|pid| (pid, self.id.clone()))
+            .into_iter()
+            .collect();
+        for (pid, id) in bird_processes() {
+            if id == self.id && !birds.iter().any(|(p, _)| *p == pid) {
+                birds.push((pid, id));
+            }
+        }
+        let left = stop_procs(&birds, bird_alive);
+        if !left.is_empty() {
+            eprintln!("lab: BIRD {left:?} survived SIGKILL");
+        } else if !poll_until(DAEMON_STOP_TIMEOUT, || {
+            birds.iter().all(|(pid, _)| exited(*pid))
+        }) {
+            eprintln!("lab: BIRD {birds:?} still exiting after {DAEMON_STOP_TIMEOUT:?}");
+        }
+        for ns in [&self.ns_a, &self.ns_b, &self.ns_vrf, &self.ns_c] {
             delete_netns(ns);
         }
         for ps in &ours {
@@ -1003,14 +1407,15 @@ impl Drop for Lab {
     }
 }
 
-/// Removes what labs of earlier, crashed test runs left behind: FRR daemons, namespaces,
-/// `/etc/frr/<ps>`, `/var/run/frr/<ps>` and temp dirs whose name says they were made by a
-/// process that no longer exists. Touches only names of the form this harness creates.
 /// The address family FRR files a prefix under.
 pub fn afi(prefix: &str) -> &'static str {
     if prefix.contains(':') { "ipv6" } else { "ipv4" }
 }
 
+/// Removes what labs of earlier, crashed test runs left behind: FRR daemons, BIRDs (of
+/// router C: `bird -c <tmp>/<id>/bird.conf`), namespaces, `/etc/frr/<ps>`,
+/// `/var/run/frr/<ps>` and temp dirs whose name says they were made by a process that no
+/// longer exists. Touches only names of the form this harness creates.
 pub fn cleanup_stale() {
     let _serial = CLEANUP.lock().unwrap_or_else(|e| e.into_inner());
     let me = process::id();
@@ -1024,6 +1429,14 @@ pub fn cleanup_stale() {
     if !daemons.is_empty() {
         eprintln!("lab: stopping stale FRR daemons {daemons:?}");
         stop_pids(&daemons);
+    }
+    let birds: Vec<(u32, String)> = bird_processes()
+        .into_iter()
+        .filter(|(_, id)| stale(id))
+        .collect();
+    if !birds.is_empty() {
+        eprintln!("lab: stopping stale BIRD {birds:?}");
+        stop_procs(&birds, bird_alive);
     }
     for name in dir_names(Path::new(NETNS_DIR)) {
         if stale(&name) {
@@ -1056,7 +1469,7 @@ pub fn cleanup_stale() {
 fn skip(why: &str) -> Option<Lab> {
     let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
     if ci {
-        panic!("FRR lab not available, and CI=true makes that a failure: {why}");
+        panic!("FRR/BIRD lab not available, and CI=true makes that a failure: {why}");
     }
     let test = thread::current().name().unwrap_or("?").to_string();
     let bar = "!".repeat(78);
@@ -1064,9 +1477,10 @@ fn skip(why: &str) -> Option<Lab> {
     let _ = writeln!(
         io::stderr(),
         "\n{bar}\n\
-         !!! SKIPPED: FRR lab not available: {why}\n\
+         !!! SKIPPED: FRR/BIRD lab not available: {why}\n\
          !!! test `{test}` did NOT run its FRR checks.\n\
          !!! It needs root, FRR ({FRR_SBIN}/zebra, {FRR_SBIN}/bgpd, {VTYSH}) and `ip netns`;\n\
+         !!! a BIRD lab also BIRD 2 ({BIRD}, {BIRDC}: apt-get install bird2);\n\
          !!! ANYCASTD_TEST_FRR=10.3 builds FRR 10.3's trixie root (debootstrap, Debian mirror).\n\
          !!! With CI=true this is a failure instead of a skip.\n\
          {bar}\n"
@@ -1272,14 +1686,64 @@ fn frr_installed() -> bool {
 }
 
 /// `apt-get update` + `apt-get install frr iproute2`, without letting the package start a
-/// system FRR in the root namespace: a `policy-rc.d` that says 101 ("action forbidden")
-/// is put in place for the install when there is none, and removed afterwards.
+/// system FRR in the root namespace (see [`apt_install`]).
 fn install_frr() -> Result<(), String> {
     let _ = writeln!(
         io::stderr(),
         "lab: FRR is not installed ({FRR_SBIN}/bgpd or {VTYSH} missing): installing it \
          with apt-get (frr iproute2)…"
     );
+    apt_install("FRR", &["frr", "iproute2"])?;
+    if !frr_installed() {
+        return Err(format!(
+            "apt-get installed frr, but {FRR_SBIN}/bgpd or {VTYSH} is still missing"
+        ));
+    }
+    Ok(())
+}
+
+/// The BIRD programs a BIRD lab cannot do without are there.
+fn bird_installed() -> bool {
+    Path::new(BIRD).is_file() && Path::new(BIRDC).is_file()
+}
+
+/// Once per process, for the first BIRD lab: the host's BIRD 2 is there, installed
+/// (`apt-get install bird2`, no system BIRD started) when missing and we are root (the
+/// caller checked). Also under `ANYCASTD_TEST_FRR=10.3`: C always runs the host's BIRD.
+fn prepare_bird() -> Result<(), String> {
+    if !bird_installed() {
+        let _ = writeln!(
+            io::stderr(),
+            "lab: BIRD is not installed ({BIRD} or {BIRDC} missing): installing it with \
+             apt-get (bird2)…"
+        );
+        apt_install("BIRD", &["bird2"])?;
+        if !bird_installed() {
+            return Err(format!(
+                "apt-get installed bird2, but {BIRD} or {BIRDC} is still missing"
+            ));
+        }
+    }
+    let out = run(Command::new(BIRD).arg("--version"), CMD_TIMEOUT).map_err(|e| e.to_string())?;
+    // bird prints its version on stderr
+    let version = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let version = version.trim();
+    if !version.contains("BIRD version 2.") {
+        return Err(format!("{BIRD} is not BIRD 2: {version:?}"));
+    }
+    let _ = writeln!(io::stderr(), "lab: {version} (router C)");
+    Ok(())
+}
+
+/// `apt-get update` + `apt-get install PACKAGES` without letting a package start its
+/// service in the root namespace: a `policy-rc.d` that says 101 ("action forbidden") is
+/// put in place for the install when there is none, and removed afterwards. `what` names
+/// it in messages.
+fn apt_install(what: &str, packages: &[&str]) -> Result<(), String> {
     let t0 = Instant::now();
     let policy = Path::new(POLICY_RC_D);
     let made_policy = if policy.exists() {
@@ -1287,55 +1751,46 @@ fn install_frr() -> Result<(), String> {
     } else {
         fs::write(
             policy,
-            "#!/bin/sh\n# anycastd tests: start no service while FRR is installed\nexit 101\n",
+            "#!/bin/sh\n# anycastd tests: start no service while packages are installed\nexit 101\n",
         )
         .and_then(|()| fs::set_permissions(policy, fs::Permissions::from_mode(0o755)))
         .map_err(|e| format!("cannot write {POLICY_RC_D}: {e}"))?;
         true
     };
-    let result = apt(&["update", "-q"], APT_UPDATE_TIMEOUT).and_then(|()| {
-        apt(
-            &[
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "-o",
-                "DPkg::Lock::Timeout=120",
-                "frr",
-                "iproute2",
-            ],
-            APT_INSTALL_TIMEOUT,
-        )
-    });
+    let mut install = vec![
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "DPkg::Lock::Timeout=120",
+    ];
+    install.extend(packages);
+    let result = apt(what, &["update", "-q"], APT_UPDATE_TIMEOUT)
+        .and_then(|()| apt(what, &install, APT_INSTALL_TIMEOUT));
     if made_policy {
         if let Err(e) = fs::remove_file(policy) {
             let _ = writeln!(io::stderr(), "lab: cannot remove {POLICY_RC_D}: {e}");
         }
     }
     result?;
-    if !frr_installed() {
-        return Err(format!(
-            "apt-get installed frr, but {FRR_SBIN}/bgpd or {VTYSH} is still missing"
-        ));
-    }
     let _ = writeln!(
         io::stderr(),
-        "lab: FRR installed in {:.1} s",
+        "lab: {what} installed in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
 /// `apt-get ARGS` with `DEBIAN_FRONTEND=noninteractive`, killed after `timeout`.
-fn apt(args: &[&str], timeout: Duration) -> Result<(), String> {
+fn apt(what: &str, args: &[&str], timeout: Duration) -> Result<(), String> {
     let mut cmd = Command::new("apt-get");
     cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-    let what = describe(&cmd);
-    let out = run(&mut cmd, timeout).map_err(|e| format!("installing FRR: {e}"))?;
+    let cmdline = describe(&cmd);
+    let out = run(&mut cmd, timeout).map_err(|e| format!("installing {what}: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "installing FRR: {what} failed ({}):\n{}",
+            "installing {what}: {cmdline} failed ({}):\n{}",
             out.status,
             tail(&show(&out), 20)
         ));
@@ -1418,12 +1873,77 @@ fn frr_alive(pid: u32, ps: &str) -> bool {
     frr_pathspace(pid).is_some_and(|p| p == ps)
 }
 
+/// BIRDs started on a lab's bird.conf (`bird -c <tmp>/<id>/bird.conf`, not zombies) as
+/// `(pid, lab id)`.
+fn bird_processes() -> Vec<(u32, String)> {
+    dir_names(Path::new("/proc"))
+        .iter()
+        .filter_map(|name| {
+            let pid = name.parse::<u32>().ok()?;
+            Some((pid, bird_lab(pid)?))
+        })
+        .collect()
+}
+
+/// The lab id of a live (non-zombie) `bird -c <tmp>/<id>/bird.conf …` with a name this
+/// harness makes (`acd…`). Any other BIRD (the system's, someone else's) is never ours.
+fn bird_lab(pid: u32) -> Option<String> {
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    if Path::new(args.first()?).file_name()? != "bird" {
+        return None;
+    }
+    let conf = PathBuf::from(&args.windows(2).find(|w| w[0] == "-c")?[1]);
+    if conf.file_name()? != "bird.conf" {
+        return None;
+    }
+    let dir = conf.parent()?;
+    if dir.parent()? != std::env::temp_dir() {
+        return None;
+    }
+    let id = dir.file_name()?.to_str()?.to_string();
+    owner_pid(&id)?;
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let state = status
+        .lines()
+        .find_map(|l| l.strip_prefix("State:"))?
+        .trim_start();
+    if state.starts_with('Z') || state.starts_with('X') {
+        return None;
+    }
+    Some(id)
+}
+
+/// Process `pid` is gone or a zombie (whatever it ran).
+fn exited(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status")).map_or(true, |status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("State:"))
+            .is_none_or(|s| s.trim_start().starts_with(['Z', 'X']))
+    })
+}
+
+/// PID is a live BIRD of lab `id` (cmdline checked, zombies count as dead).
+fn bird_alive(pid: u32, id: &str) -> bool {
+    bird_lab(pid).is_some_and(|l| l == id)
+}
+
 /// SIGTERM, wait up to 5 s, SIGKILL, wait 2 s more. Each PID is checked against its
 /// pathspace before every signal. Returns the PIDs still alive. Never panics.
 fn stop_pids(pids: &[(u32, String)]) -> Vec<u32> {
+    stop_procs(pids, frr_alive)
+}
+
+/// [`stop_pids`] for any kind of process: `alive(pid, tag)` says whether it is still ours
+/// and running.
+fn stop_procs(pids: &[(u32, String)], alive: fn(u32, &str) -> bool) -> Vec<u32> {
     let alive = |pids: &[(u32, String)]| -> Vec<(u32, String)> {
         pids.iter()
-            .filter(|(pid, ps)| frr_alive(*pid, ps))
+            .filter(|(pid, tag)| alive(*pid, tag))
             .cloned()
             .collect()
     };
@@ -1494,6 +2014,14 @@ fn read_lossy(path: &Path) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// `birdc configure` succeeded: BIRD read the new config (`Reconfigured`, or
+/// `Reconfiguration in progress` while protocols restart).
+pub fn bird_configured(birdc_output: &str) -> bool {
+    birdc_output
+        .lines()
+        .any(|l| l.trim() == "Reconfigured" || l.trim() == "Reconfiguration in progress")
 }
 
 fn poll_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
@@ -1837,6 +2365,72 @@ mod tests {
             "leftovers of pid {dead} not removed"
         );
         assert_eq!(live_left, [true; 4], "leftovers of a live process removed");
+    }
+
+    /// A BIRD started on the bird.conf of a lab whose process is gone is stopped by
+    /// [`cleanup_stale`], with its netns and temp dir; a BIRD of someone else is not ours.
+    #[test]
+    fn cleanup_stale_stops_a_stale_bird() {
+        if prerequisites().is_err() || BIRD_READY.get_or_init(prepare_bird).is_err() {
+            return;
+        }
+        let mut child = Command::new("true")
+            .spawn()
+            .unwrap_or_else(|e| panic!("true: {e}"));
+        let dead = child.id();
+        let _ = child.wait();
+        let id = format!("{NAME_PREFIX}{}-1", base36(dead));
+        let ns = format!("{id}c");
+        let dir = std::env::temp_dir().join(&id);
+        // Until the stale BIRD runs, no cleanup_stale of this process (another test's lab)
+        // may take its netns and dir away.
+        let serial = CLEANUP.lock().unwrap_or_else(|e| e.into_inner());
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        write_file(
+            &dir.join("bird.conf"),
+            "router id 192.0.2.9;\nprotocol device {}\n",
+            0o644,
+        );
+        check(Command::new("ip").args(["netns", "add", &ns]), CMD_TIMEOUT);
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns, BIRD, "-c"])
+            .arg(dir.join("bird.conf"))
+            .arg("-s")
+            .arg(dir.join("bird.ctl"))
+            .arg("-P")
+            .arg(dir.join("bird.pid"));
+        check(&mut cmd, CMD_TIMEOUT);
+        let mut pid = None;
+        poll_until(CMD_TIMEOUT, || {
+            pid = fs::read_to_string(dir.join("bird.pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<u32>().ok());
+            pid.is_some()
+        });
+        let pid = pid.unwrap_or_else(|| panic!("the stale BIRD wrote no pid file"));
+        let found = bird_lab(pid);
+        drop(serial);
+        cleanup_stale();
+        let left = (
+            bird_alive(pid, &id),
+            Path::new(NETNS_DIR).join(&ns).exists(),
+            dir.exists(),
+        );
+        // clean up by hand before asserting
+        stop_procs(&[(pid, id.clone())], bird_alive);
+        delete_netns(&ns);
+        remove_dir(&dir);
+        assert_eq!(
+            found.as_deref(),
+            Some(id.as_str()),
+            "pid {pid} not seen as ours"
+        );
+        assert_eq!(
+            left,
+            (false, false, false),
+            "(BIRD running, netns, dir) left by cleanup_stale"
+        );
+        assert_eq!(bird_lab(process::id()), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! stand-in, a stand-in vtysh, and real FRR in network namespaces.
 
 mod bench;
+mod bird;
 mod cabourotte;
 mod checks;
 mod config_corpus;

@@ -27,7 +27,10 @@ fn a_prefixes(lab: &Lab) -> BTreeSet<String> {
 
 #[test]
 fn twelve_hundred_checks_are_all_polled_by_one_thread_and_frr_follows_health() {
-    let Some(lab) = Lab::start(LabOptions { vrf: false }) else {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
         return;
     };
     let dir = TempDir::new("scale");
