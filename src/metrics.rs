@@ -229,7 +229,7 @@ pub fn render(s: &Snapshot) -> String {
         f.header(name, kind, help);
         for x in &s.frr {
             let (key, value) = x.via.metric_label();
-            f.sample(name, &[(key, value)], get(x));
+            f.sample(name, &[(key, &value)], get(x));
         }
     }
     out

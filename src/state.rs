@@ -153,26 +153,18 @@ impl Via {
 
     /// The routing daemon's name: `FRR`, `BIRD`.
     pub fn name(&self) -> &'static str {
-        match self.router.as_str() {
-            "bird" => "BIRD",
-            _ => "FRR",
-        }
+        self.to_router().map_or("routing daemon", |r| r.name())
     }
 
     /// The program its calls run: `vtysh`, `birdc`.
     pub fn program(&self) -> &'static str {
-        match self.router.as_str() {
-            "bird" => "birdc",
-            _ => "vtysh",
-        }
+        self.to_router().map_or("routing daemon", |r| r.program())
     }
 
     /// The label of its metrics: `vtysh="PATH"` for FRR, `bird="SOCKET"` for BIRD.
-    pub fn metric_label(&self) -> (&'static str, &str) {
-        match self.router.as_str() {
-            "bird" => ("bird", &self.socket),
-            _ => ("vtysh", &self.vtysh),
-        }
+    pub fn metric_label(&self) -> (&'static str, String) {
+        self.to_router()
+            .map_or(("router", self.router.clone()), |r| r.metric_label())
     }
 }
 
@@ -595,7 +587,10 @@ mod tests {
         );
         let back: RecordedPrefix = serde_json::from_str(&text).unwrap();
         assert_eq!(back.via.to_router(), Some(bird));
-        assert_eq!(back.via.metric_label(), ("bird", "/run/bird/bird.ctl"));
+        assert_eq!(
+            back.via.metric_label(),
+            ("bird", "/run/bird/bird.ctl".to_string())
+        );
         let unknown: RecordedPrefix = serde_json::from_str(
             r#"{"prefix":"203.0.113.53/32","vrf":"default","router":"gobgp"}"#,
         )

@@ -91,6 +91,31 @@ impl Router {
         }
     }
 
+    /// The daemon's name in logs and status: `FRR`, `BIRD`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Router::Frr { .. } => "FRR",
+            Router::Bird { .. } => "BIRD",
+        }
+    }
+
+    /// The program each call runs: `vtysh`, `birdc`.
+    pub fn program(&self) -> &'static str {
+        match self {
+            Router::Frr { .. } => "vtysh",
+            Router::Bird { .. } => "birdc",
+        }
+    }
+
+    /// The label of the instance's metrics: `vtysh="PATH"` for FRR, `bird="SOCKET"` for
+    /// BIRD (one socket is one BIRD).
+    pub fn metric_label(&self) -> (&'static str, String) {
+        match self {
+            Router::Frr { vtysh } => ("vtysh", vtysh.display().to_string()),
+            Router::Bird { socket, .. } => ("bird", socket.display().to_string()),
+        }
+    }
+
     /// The vtysh program of an FRR instance (the state file's `vtysh`); `None` for others.
     pub fn vtysh(&self) -> Option<&std::path::Path> {
         match self {
@@ -456,12 +481,30 @@ impl Ctx<'_> {
             std::collections::HashMap::new();
         let mut by_file: std::collections::HashMap<&std::path::Path, (&std::path::Path, &str)> =
             std::collections::HashMap::new();
+        let mut birdcs: std::collections::HashMap<&std::path::Path, &std::path::Path> =
+            std::collections::HashMap::new();
         for (svc, (_, v)) in services.iter().zip(entries) {
             for p in &svc.prefixes {
-                let Router::Bird { socket, file, .. } = &p.router else {
+                let Router::Bird {
+                    birdc,
+                    socket,
+                    file,
+                } = &p.router
+                else {
                     continue;
                 };
                 let clash = match (by_socket.get(socket.as_path()), by_file.get(file.as_path())) {
+                    (Some((_, other)), _)
+                        if birdcs
+                            .get(socket.as_path())
+                            .is_some_and(|b| *b != birdc.as_path()) =>
+                    {
+                        Some(format!(
+                            "BIRD socket {} is reached with birdc {} here but another birdc in service {other:?}: one BIRD takes one birdc",
+                            socket.display(),
+                            birdc.display()
+                        ))
+                    }
                     (Some((f, other)), _) if *f != file.as_path() => Some(format!(
                         "BIRD socket {} has file {} here but {} in service {other:?}: one BIRD takes one anycastd include file",
                         socket.display(),
@@ -487,6 +530,7 @@ impl Ctx<'_> {
                     ));
                 }
                 by_socket.insert(socket, (file, &svc.name));
+                birdcs.insert(socket, birdc);
                 by_file.insert(file, (socket, &svc.name));
             }
         }

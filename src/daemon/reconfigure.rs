@@ -176,7 +176,7 @@ impl Daemon<'_> {
         // A prefix that moved to another instance of the same daemon (another vtysh path
         // that may reach the same FRR) is withdrawn first, so that the new path's sync
         // announces it again at once instead of a reconcile interval later. One that moved
-        // to another daemon (FRR to BIRD) is announced first and withdrawn after: no gap.
+        // to another daemon (FRR to BIRD) is announced first and withdrawn after.
         let same_kind_move = |i: usize| {
             let inst = &self.instances[i];
             inst.retiring.iter().any(|k| {
@@ -188,13 +188,7 @@ impl Daemon<'_> {
             })
         };
         let mut order: Vec<usize> = (0..self.instances.len()).collect();
-        order.sort_by_key(
-            |&i| match (same_kind_move(i), self.instances[i].retiring.is_empty()) {
-                (true, _) => 0,
-                (false, true) => 1,
-                (false, false) => 2,
-            },
-        );
+        order.sort_by_key(|&i| (!same_kind_move(i), !self.instances[i].retiring.is_empty()));
         for i in order {
             self.instances[i].sync_due = None;
             self.request_sync(i, now, Trigger::Reload);

@@ -15,18 +15,18 @@ impl Daemon<'_> {
         i: usize,
         f: impl FnOnce(&mut dyn Backend, &mut Call<'_>) -> T,
     ) -> T {
-        let mut timeout = self.config.global.vtysh_timeout;
+        let mut until = Instant::now() + self.config.global.vtysh_timeout;
         if let Some(deadline) = self.deadline {
-            // At least a little: a call that cannot start cannot confirm anything either.
+            // The shutdown deadline, in the runner's clock.
             let left = deadline.saturating_duration_since(self.system.now());
-            timeout = timeout.min(left.max(Duration::from_millis(100)));
+            until = until.min(Instant::now() + left);
         }
         let system = &*self.system;
         let abort = || system.termination_pending();
         let inst = &mut self.instances[i];
         let mut call = Call {
             runner: &mut *self.runner,
-            timeout,
+            until,
             abort: &abort,
             stats: &mut inst.stats,
             dry_run: self.dry_run,
@@ -163,7 +163,7 @@ impl Daemon<'_> {
         if self
             .deferred
             .as_ref()
-            .is_some_and(|f| f.kind == FaultKind::Refused)
+            .is_some_and(|f| f.kind.may_have_withdrawn())
         {
             self.instances[i]
                 .retiring
@@ -285,7 +285,7 @@ impl Daemon<'_> {
         if !batch.is_empty() {
             match self.apply(i, running, &batch) {
                 Ok(()) => applied = batch,
-                Err(f) if f.kind == FaultKind::Refused && !batch.withdraw.is_empty() => {
+                Err(f) if f.kind.may_have_withdrawn() && !batch.withdraw.is_empty() => {
                     // The whole change was refused, but the backend withdrew another way
                     // (BIRD: `disable`, a whole address family): whatever of ours the read
                     // shows gone is audited, the fault reported when this sync ends.

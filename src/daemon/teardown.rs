@@ -97,6 +97,12 @@ impl Daemon<'_> {
         }
         let mut remaining = Vec::new();
         for i in (0..n).filter(|&i| !done[i]) {
+            // What the daemon would read at its next start (BIRD's include file) lists
+            // none of ours any more, whether or not it answered.
+            if !self.dry_run {
+                let ours: BTreeSet<(Vrf, IpNetwork)> = self.ours(i).into_iter().collect();
+                self.with_backend(i, |b, call| b.forget(call, &ours));
+            }
             let inst = &self.instances[i];
             match &left[i] {
                 Some(set) => remaining.extend(set.iter().map(|(v, p)| {
@@ -118,10 +124,17 @@ impl Daemon<'_> {
                 })),
             }
         }
+        let names: BTreeSet<&str> = (0..n)
+            .filter(|&i| !done[i])
+            .map(|i| self.instances[i].backend.name())
+            .collect();
         let why = if aborted {
-            "a second signal cut the withdrawal short"
+            "a second signal cut the withdrawal short".to_string()
         } else {
-            "FRR did not confirm the withdrawal in time"
+            format!(
+                "{} did not confirm the withdrawal in time",
+                names.into_iter().collect::<Vec<_>>().join(" and ")
+            )
         };
         log::error!(
             remaining = remaining.join("; ").as_str();

@@ -107,6 +107,39 @@ impl Bird {
         }
     }
 
+    /// The routes of both protocols; a protocol BIRD does not know is `NotConfigured`.
+    fn show_routes(&self, call: &mut Call<'_>) -> Result<BTreeSet<IpNetwork>, Fault> {
+        let mut all = BTreeSet::new();
+        for (proto, _) in PROTOCOLS {
+            let out = self.birdc(call, &["show", "route", "protocol", proto])?;
+            if !out.success() {
+                // An unknown protocol name is a syntax error to birdc.
+                if out.stdout.contains("syntax error") {
+                    return Err(Fault::new(
+                        FaultKind::NotConfigured,
+                        format!(
+                            "BIRD has no protocol {proto}: bird.conf must `include \"{}\";` ({})",
+                            self.file.display(),
+                            answer(&out)
+                        ),
+                    ));
+                }
+                return Err(Fault::new(FaultKind::ReadFailed, answer(&out)));
+            }
+            all.extend(parse_routes(&out.stdout, proto));
+        }
+        Ok(all)
+    }
+
+    /// The file exists and defines both protocols (a 0-byte or missing one does not).
+    fn holds_protocols(&self) -> bool {
+        std::fs::read_to_string(real_path(&self.file)).is_ok_and(|t| {
+            PROTOCOLS.iter().all(|(proto, _)| {
+                meaning(&t).contains(&format!("protocol static {proto} {{").as_str())
+            })
+        })
+    }
+
     fn label(&self) -> String {
         format!("{} -s {}", self.birdc.display(), self.socket.display())
     }
@@ -224,36 +257,22 @@ impl Backend for Bird {
         call: &mut Call<'_>,
         ours: &BTreeSet<(Vrf, IpNetwork)>,
     ) -> Result<RunningConfig, Fault> {
-        // BIRD neither starts nor reconfigures with a missing include: make it exist.
-        if !call.dry_run && !real_path(&self.file).exists() {
-            self.write(&BTreeSet::new(), call)?;
-            log::info!(
-                file = self.file.display().to_string().as_str();
-                "Created {} with no routes: include it in bird.conf.", self.file.display()
-            );
-        }
-        let mut all = BTreeSet::new();
-        for (proto, _) in PROTOCOLS {
-            let out = self.birdc(call, &["show", "route", "protocol", proto])?;
-            if !out.success() {
-                let kind = if out.stdout.contains("syntax error") {
-                    // An unknown protocol name is a syntax error to birdc.
-                    FaultKind::NotConfigured
-                } else {
-                    FaultKind::ReadFailed
-                };
-                let detail = match kind {
-                    FaultKind::NotConfigured => format!(
-                        "BIRD has no protocol {proto}: bird.conf must `include \"{}\";` ({})",
-                        self.file.display(),
-                        answer(&out)
-                    ),
-                    _ => answer(&out),
-                };
-                return Err(Fault::new(kind, detail));
+        let all = match self.show_routes(call) {
+            Err(f) if f.kind == FaultKind::NotConfigured && !self.holds_protocols() => {
+                // A missing include stops BIRD; an empty one (a new install, a boot that
+                // emptied it) has no protocols yet: write them, and ask again.
+                if !call.dry_run {
+                    self.write(&BTreeSet::new(), call)?;
+                    log::info!(
+                        file = self.file.display().to_string().as_str();
+                        "Wrote {} with no routes: bird.conf includes it.", self.file.display()
+                    );
+                    self.configure(call)?;
+                }
+                self.show_routes(call)?
             }
-            all.extend(parse_routes(&out.stdout, proto));
-        }
+            r => r?,
+        };
         let mine: BTreeSet<IpNetwork> = ours
             .iter()
             .filter(|(vrf, _)| vrf.is_none())
@@ -261,8 +280,14 @@ impl Backend for Bird {
             .collect();
         let current: BTreeSet<IpNetwork> = all.intersection(&mine).copied().collect();
         let foreign: Vec<String> = all.difference(&mine).map(canonical).collect();
+        // What the file should hold: what anycastd last wrote (never more), or, at the
+        // first read, what BIRD has of ours (adopted as it is).
+        let expected: BTreeSet<IpNetwork> = match &self.routes {
+            Some(r) => r.intersection(&mine).copied().collect(),
+            None => current.clone(),
+        };
         let on_disk = std::fs::read_to_string(real_path(&self.file)).ok();
-        let holds = on_disk.as_deref().map(meaning) == Some(meaning(&render(&current)));
+        let holds = on_disk.as_deref().map(meaning) == Some(meaning(&render(&expected)));
         if (!foreign.is_empty() || !holds) && !call.dry_run {
             log::warn!(
                 vtysh = self.label().as_str(), file = self.file.display().to_string().as_str(),
@@ -270,13 +295,20 @@ impl Backend for Bird {
                 "BIRD's include file {} does not hold what anycastd announces (edited by hand?); rewriting it.",
                 self.file.display()
             );
-            self.write(&current, call)?;
+            self.write(&expected, call)?;
             self.repairs += 1;
             if !foreign.is_empty() {
-                self.configure(call)?;
+                // Best effort: a BIRD that refuses keeps them until the next change
+                // anycastd makes, whose refusal withdraws through `disable`.
+                if let Err(f) = self.configure(call) {
+                    log::warn!(
+                        vtysh = self.label().as_str(), reason = f.detail.as_str();
+                        "BIRD via {} keeps routes that are not anycastd's ({}) for now: {}", self.label(), foreign.join(", "), f.detail
+                    );
+                }
             }
         }
-        self.routes = Some(current.clone());
+        self.routes = Some(expected);
         let instance = BgpInstance {
             networks: current,
             ..BgpInstance::default()
@@ -287,41 +319,67 @@ impl Backend for Bird {
         })
     }
 
+    /// Rewrites the file and reconfigures even when the file already holds the change:
+    /// BIRD may differ from it (a protocol disabled by hand), and `configure` puts that
+    /// right.
     fn apply(
         &mut self,
         call: &mut Call<'_>,
-        running: &RunningConfig,
+        _running: &RunningConfig,
         changes: &Changes,
     ) -> Result<(), Fault> {
-        let base = self.routes.clone().unwrap_or_else(|| {
-            running
-                .instances
-                .get(&None)
-                .map(|i| i.networks.clone())
-                .unwrap_or_default()
-        });
-        let withdraw: BTreeSet<IpNetwork> = changes.withdraw.iter().map(|(_, n)| *n).collect();
-        let target = target(&base, changes);
-        if target == base {
+        if changes.is_empty() {
             return Ok(());
         }
-        self.write(&target, call)?;
-        match self.configure(call) {
-            Ok(()) => {
-                self.routes = Some(target);
-                Ok(())
-            }
-            Err(f) => {
-                // Back to what BIRD took last, less what must go: never more than that.
-                let safe: BTreeSet<IpNetwork> = base.difference(&withdraw).copied().collect();
-                self.write(&safe, call)?;
-                self.routes = Some(safe);
-                if f.kind != FaultKind::Aborted && !withdraw.is_empty() {
-                    self.disable(call, &withdraw, &f);
-                }
-                Err(f)
+        let Some(base) = self.routes.clone() else {
+            return Err(Fault::new(
+                FaultKind::ReadFailed,
+                "BIRD was not read yet: nothing to change from",
+            ));
+        };
+        let withdraw: BTreeSet<IpNetwork> = changes.withdraw.iter().map(|(_, n)| *n).collect();
+        let target = target(&base, changes);
+        let result = self
+            .write(&target, call)
+            .and_then(|()| self.configure(call));
+        let Err(f) = result else {
+            self.routes = Some(target);
+            return Ok(());
+        };
+        // Back to what BIRD took last, less what must go: never more than that.
+        let safe: BTreeSet<IpNetwork> = base.difference(&withdraw).copied().collect();
+        match self.write(&safe, call) {
+            Ok(()) => self.routes = Some(safe),
+            Err(e) => {
+                log::error!(
+                    vtysh = self.label().as_str(), reason = e.detail.as_str();
+                    "BIRD via {}: cannot restore the include file: {}", self.label(), e.detail
+                );
+                // Unknown now: the next read tells.
+                self.routes = None;
             }
         }
+        // A BIRD that hangs would hang on `disable` too; one that refuses still obeys it.
+        if !withdraw.is_empty() && f.kind.may_have_withdrawn() {
+            self.disable(call, &withdraw, &f);
+        }
+        Err(f)
+    }
+
+    fn forget(&mut self, call: &mut Call<'_>, _ours: &BTreeSet<(Vrf, IpNetwork)>) {
+        if let Err(f) = self.write(&BTreeSet::new(), call) {
+            log::error!(
+                vtysh = self.label().as_str(), reason = f.detail.as_str();
+                "BIRD via {}: {}", self.label(), f.detail
+            );
+            return;
+        }
+        self.routes = Some(BTreeSet::new());
+        log::warn!(
+            vtysh = self.label().as_str(), file = self.file.display().to_string().as_str();
+            "Emptied {} although BIRD did not confirm the withdrawal: BIRD announces none of anycastd's prefixes from it at its next configure or start.",
+            self.file.display()
+        );
     }
 
     fn describe(&self, _running: &RunningConfig, changes: &Changes) -> Option<String> {
@@ -510,7 +568,7 @@ mod tests {
             () => {
                 Call {
                     runner: &mut fake,
-                    timeout: std::time::Duration::from_secs(1),
+                    until: std::time::Instant::now() + std::time::Duration::from_secs(1),
                     abort: &abort,
                     stats: &mut stats,
                     dry_run: false,

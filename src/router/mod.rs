@@ -54,6 +54,14 @@ pub enum FaultKind {
     FileWrite,
 }
 
+impl FaultKind {
+    /// The daemon refused the change, or anycastd could not write its part: the backend
+    /// may have withdrawn another way (BIRD: `disable`), the next read tells.
+    pub fn may_have_withdrawn(self) -> bool {
+        matches!(self, FaultKind::Refused | FaultKind::FileWrite)
+    }
+}
+
 /// A failure talking to one routing daemon instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
@@ -78,21 +86,27 @@ pub struct Stats {
     pub seconds: f64,
 }
 
-/// Running one program for a backend: the daemon's runner with its deadline, stopped by a
-/// termination signal, counted.
+/// Running programs for one backend operation: the daemon's runner, stopped by a
+/// termination signal, counted, and all of them together within one deadline (one
+/// operation may run several: BIRD's configure, then disable).
 pub struct Call<'a> {
     pub runner: &'a mut dyn Runner,
-    pub timeout: Duration,
+    /// When the operation must be over.
+    pub until: Instant,
     pub abort: &'a dyn Fn() -> bool,
     pub stats: &'a mut Stats,
     /// `run --dry-run`: a backend changes nothing it owns (files) either.
     pub dry_run: bool,
 }
 
+/// A call that cannot start cannot confirm anything either: at least this much.
+const MIN_CALL: Duration = Duration::from_millis(100);
+
 impl Call<'_> {
     pub fn run(&mut self, program: &Path, args: &[String]) -> Result<Output, vtysh::Error> {
         let started = Instant::now();
-        let result = self.runner.run(program, args, self.timeout, self.abort);
+        let timeout = self.until.saturating_duration_since(started).max(MIN_CALL);
+        let result = self.runner.run(program, args, timeout, self.abort);
         self.stats.calls += 1;
         self.stats.seconds += started.elapsed().as_secs_f64();
         if !result.as_ref().is_ok_and(Output::success) {
@@ -154,6 +168,11 @@ pub trait Backend {
     ) -> Result<Option<Vec<bool>>, Fault> {
         Ok(None)
     }
+    /// The daemon cannot be read (or did not confirm) while everything is being withdrawn
+    /// (stop, `anycastd withdraw`): take `ours` out of what it would read at its next start
+    /// (BIRD: the include file), so that nothing comes back by itself. FRR keeps nothing of
+    /// ours across a restart: nothing to do.
+    fn forget(&mut self, _call: &mut Call<'_>, _ours: &BTreeSet<(Vrf, IpNetwork)>) {}
     /// A count of repairs the backend made on its own (BIRD: its include file rewritten);
     /// taken, so each is counted once.
     fn take_repairs(&mut self) -> u64 {

@@ -699,7 +699,8 @@ fn a_broken_bird_conf_falls_back_to_disable() {
 
 /// (6) A reload moves a prefix from FRR to BIRD: announced with `prefixes.frrouting` (B
 /// learns it from A, 65536), then the config says `prefixes.bird` and SIGHUP: B ends up
-/// learning it from C (65538), and A's running config has no `network` line for it.
+/// learning it from C (65538), and A's running config has no `network` line for it. BIRD
+/// announces before FRR withdraws.
 #[test]
 fn reload_moves_a_prefix_from_frr_to_bird() {
     let Some(lab) = bird_lab() else {
@@ -762,6 +763,18 @@ fn reload_moves_a_prefix_from_frr_to_bird() {
         secs(took),
         w.from,
         w.gaps
+    );
+    // Make before break: announced through BIRD before FRR withdraws it. (B may still
+    // show no best path for some ms after A's withdrawal, C's path already there: FRR
+    // runs its best-path selection from a work queue; those are the printed gaps.)
+    let log = d.log();
+    let after_reload = &log[log.find("Received SIGHUP").unwrap_or(0)..];
+    let announced = after_reload.find("Announced prefix 203.0.113.53/32");
+    let withdrew = after_reload.find("Withdrew prefix 203.0.113.53/32");
+    assert!(
+        matches!((announced, withdrew), (Some(a), Some(w)) if a < w),
+        "BIRD's announcement did not come before FRR's withdrawal{}",
+        report(&lab, &log)
     );
     assert_eq!(d.stop("TERM"), 0, "{}", report(&lab, &d.log()));
     wait_gone(&lab, &d, &[P4], "after SIGTERM");
@@ -973,4 +986,80 @@ fn check_bird_asks_bird() {
         fs::read_to_string(&other).expect("read the other file"),
         BIRD_INCLUDE_EMPTY
     );
+}
+
+/// A 0-byte include file (what the Debian package's tmpfiles.d entry leaves at boot, and a
+/// valid include): BIRD then has no protocol anycastd4/6; the daemon writes them, has BIRD
+/// reconfigure, and announces: B learns both prefixes from C.
+#[test]
+fn an_empty_include_file_gets_its_protocols() {
+    let Some(lab) = bird_lab() else {
+        return;
+    };
+    fs::write(lab.bird_file(), "").expect("empty the include file");
+    lab.bird_configure();
+    assert_eq!(
+        lab.bird_protocol("anycastd4"),
+        None,
+        "anycastd4 is still there"
+    );
+    let dir = TempDir::new("bird-empty");
+    let web = Web::start();
+    let d = Anycastd::start(dir.path(), &config(&lab, dir.path(), &web));
+    let learned = wait_from_c(&lab, &d, &BOTH, "start with a 0-byte include");
+    assert!(
+        d.log().contains("with no routes: bird.conf includes it"),
+        "{}",
+        report(&lab, &d.log())
+    );
+    println!(
+        "bird: a 0-byte include → protocols written, B learned both in {}",
+        secs(learned)
+    );
+}
+
+/// A stop while BIRD is down: nothing can confirm the withdrawal, so the exit is 69 and the
+/// crash record stays; but the include file no longer lists the prefixes, so the BIRD that
+/// starts again announces none of them (B learns nothing from C).
+#[test]
+fn a_stop_with_bird_down_empties_the_include_file() {
+    let Some(mut lab) = bird_lab() else {
+        return;
+    };
+    let dir = TempDir::new("bird-stop-down");
+    let web = Web::start();
+    let mut d = Anycastd::start(dir.path(), &config(&lab, dir.path(), &web));
+    wait_from_c(&lab, &d, &BOTH, "start");
+    lab.stop_bird();
+    wait_gone(&lab, &d, &BOTH, "BIRD stopped");
+    let code = d.stop("TERM");
+    assert_eq!(code, 69, "{}", report(&lab, &d.log()));
+    assert!(
+        include_is_empty_of_routes(&lab),
+        "after the stop the include file is:\n{}",
+        include(&lab)
+    );
+    assert!(
+        dir.path().join("state.json").exists(),
+        "the crash record went"
+    );
+    assert!(d.log().contains("Emptied "), "{}", report(&lab, &d.log()));
+    lab.start_bird();
+    // Once BIRD's sessions to B are back, what it announces has had its chance to arrive.
+    let up = |proto: &str| {
+        lab.bird_protocol(proto)
+            .is_some_and(|s| s.contains("Established"))
+    };
+    assert!(
+        wait_until(BIRD_RECOVERY, || up("b4") && up("b6")),
+        "BIRD's sessions to B did not come back"
+    );
+    std::thread::sleep(SEC);
+    for p in BOTH {
+        assert_eq!(
+            lab.b_route_from(p),
+            None,
+            "B learned {p} from the BIRD that started after the stop"
+        );
+    }
 }
