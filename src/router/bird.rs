@@ -175,7 +175,12 @@ fn unreachable(out: &crate::vtysh::Output) -> bool {
 /// progress`, when a protocol comes or goes), and no error line. BIRD 3 words some of it
 /// differently; both start with `Reconfigur`.
 pub fn configured(code: &Option<i32>, stdout: &str) -> bool {
-    let lines: Vec<&str> = stdout.lines().map(str::trim).collect();
+    // The file names BIRD prints are not its answer (a path may contain "error").
+    let lines: Vec<&str> = stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("Reading configuration from"))
+        .collect();
     *code == Some(0)
         && lines.iter().any(|l| l.starts_with("Reconfigur"))
         && !lines
@@ -467,6 +472,10 @@ mod tests {
         assert!(!configured(&Some(1), bad));
         assert!(!configured(&Some(0), bad), "an error line wins over exit 0");
         assert!(!configured(&Some(0), "BIRD 2.0.12 ready.\n"));
+        assert!(configured(
+            &Some(0),
+            "BIRD 2.0.12 ready.\nReading configuration from /srv/error-pages/bird.conf\nReconfigured\n"
+        ));
     }
 
     /// birdc as a fake: BIRD's routes are what the file held at the last `configure` that
