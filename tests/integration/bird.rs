@@ -9,11 +9,11 @@
 //! include file), an http check against a [`Web`] stand-in, and `reconcile_interval = "1s"`.
 //! Measured times are printed (see them with `--nocapture`).
 
-use crate::harness::{Anycastd, TempDir, Web, bin, wait_until};
+use crate::harness::{Anycastd, TempDir, Web, bin, cli, text, wait_until};
 use crate::lab::{self, ASN_A, ASN_C, BIRD_INCLUDE_EMPTY, Lab, LabOptions};
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -78,24 +78,6 @@ fn config(lab: &Lab, dir: &Path, web: &Web) -> String {
             bird_entry(lab, P4),
             bird_entry(lab, P6)
         ),
-    )
-}
-
-fn cli(config: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .args(args)
-        .arg("-c")
-        .arg(config)
-        .output()
-        .expect("run anycastd")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
     )
 }
 

@@ -4,32 +4,13 @@
 //! prefix goes when any service listing it is drained; an unknown service is an error
 //! that lists the known ones.
 
-use crate::harness::{Anycastd, TempDir, Web, wait_until};
+use crate::harness::{Anycastd, TempDir, Web, cli, text, wait_until};
 use crate::lab::{self, Lab, LabOptions};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 const SEC: Duration = Duration::from_secs(1);
 const CONVERGE: Duration = Duration::from_secs(10);
-
-fn cli(config: &Path, args: &[&str]) -> Output {
-    Command::new(crate::harness::bin())
-        .args(args)
-        .arg("-c")
-        .arg(config)
-        .output()
-        .expect("run anycastd")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn tail(d: &Anycastd) -> String {
     let log = d.log();

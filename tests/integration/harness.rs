@@ -375,3 +375,23 @@ pub fn threads(pid: u32) -> Option<u32> {
         .parse()
         .ok()
 }
+
+/// `anycastd ARGS -c CONFIG`, run to its end.
+pub fn cli(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(bin())
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .output()
+        .expect("run anycastd")
+}
+
+/// An [`cli`] outcome for an assertion message: exit code, stdout, stderr.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
