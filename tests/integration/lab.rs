@@ -388,11 +388,10 @@ impl Lab {
         self.started_in
     }
 
-    /// B's BGP table has a valid best path for exactly `prefix` (canonical form, e.g.
-    /// `203.0.113.53/32`, `2001:db8:53::53/128`) with AS path `asn_a` or `asn_vrf`.
-    pub fn b_has_route(&self, prefix: &str) -> bool {
-        let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
-        let cmd = format!("show bgp {afi} unicast {prefix} json");
+    /// B's `show bgp AFI unicast PREFIX json` for exactly `prefix` (canonical form); None
+    /// when B has no route for it. Panics when vtysh fails or its answer is not JSON.
+    fn b_prefix(&self, prefix: &str) -> Option<Value> {
+        let cmd = format!("show bgp {} unicast {prefix} json", afi(prefix));
         let out = self.vtysh(Router::B, &["-c", &cmd]);
         let text = String::from_utf8_lossy(&out.stdout);
         if !out.status.success() {
@@ -404,9 +403,15 @@ impl Lab {
         }
         let doc = Json::parse(&text)
             .unwrap_or_else(|e| panic!("B: vtysh -c '{cmd}': bad JSON ({e}):\n{text}"));
-        if doc["prefix"].as_str() != Some(prefix) {
+        (doc["prefix"].as_str() == Some(prefix)).then_some(doc)
+    }
+
+    /// B's BGP table has a valid best path for exactly `prefix` (canonical form, e.g.
+    /// `203.0.113.53/32`, `2001:db8:53::53/128`) with AS path `asn_a` or `asn_vrf`.
+    pub fn b_has_route(&self, prefix: &str) -> bool {
+        let Some(doc) = self.b_prefix(prefix) else {
             return false;
-        }
+        };
         let from_a = [ASN_A.to_string(), ASN_VRF.to_string()];
         Json::items(&doc["paths"]).iter().any(|path| {
             path["valid"].as_bool() == Some(true)
@@ -625,21 +630,7 @@ impl Lab {
     /// form): 65536 (A, FRR), 65537 (A's VRF), 65538 (C, BIRD); None when B has no such
     /// route.
     pub fn b_route_from(&self, prefix: &str) -> Option<u32> {
-        let cmd = format!("show bgp {} unicast {prefix} json", afi(prefix));
-        let out = self.vtysh(Router::B, &["-c", &cmd]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        if !out.status.success() {
-            panic!(
-                "B: vtysh -c '{cmd}' failed ({}):\n{}",
-                out.status,
-                show(&out)
-            );
-        }
-        let doc = Json::parse(&text)
-            .unwrap_or_else(|e| panic!("B: vtysh -c '{cmd}': bad JSON ({e}):\n{text}"));
-        if doc["prefix"].as_str() != Some(prefix) {
-            return None;
-        }
+        let doc = self.b_prefix(prefix)?;
         Json::items(&doc["paths"]).iter().find_map(|path| {
             if path["valid"].as_bool() != Some(true)
                 || path["bestpath"]["overall"].as_bool() != Some(true)
