@@ -517,8 +517,12 @@ fn bird_restart_under_a_running_daemon() {
     let mut d = Anycastd::start(dir.path(), &config(&lab, dir.path(), &web));
     wait_from_c(&lab, &d, &BOTH, "start");
     let cfg = d.config_path.clone();
-    let st = cli(&cfg, &["status"]);
-    assert_eq!(st.status.code(), Some(0), "before: {}", text(&st));
+    // The state file follows within its coalescing gap (250 ms): B may be a moment ahead.
+    assert!(
+        wait_until(5 * SEC, || cli(&cfg, &["status"]).status.code() == Some(0)),
+        "before: {}",
+        text(&cli(&cfg, &["status"]))
+    );
 
     lab.stop_bird();
     wait_gone(&lab, &d, &BOTH, "BIRD stopped");

@@ -197,12 +197,16 @@ fn each_kind_flips_its_prefix_on_b() {
         "dns stayed on B\n{}",
         tail(&d)
     );
-    let st = status(&d.config_path);
+    // The state file follows within its coalescing gap (250 ms): B may be a moment ahead.
+    let says_why = |st: &str| {
+        st.contains("check \"dns\" (command) FAILING: exit 1")
+            && st.contains("reason: check dns (command): exit 1")
+    };
     assert!(
-        st.contains("check \"dns\" (command) FAILING: exit 1"),
-        "status does not say why:\n{st}"
+        wait_until(5 * SEC, || says_why(&status(&d.config_path))),
+        "status does not say why:\n{}",
+        status(&d.config_path)
     );
-    assert!(st.contains("reason: check dns (command): exit 1"), "{st}");
     std::fs::write(&flag, "").expect("write the flag again");
     assert!(
         lab.wait_b_has_route(lab::SVC4_53, true, CONVERGE),
