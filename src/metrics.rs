@@ -3,6 +3,7 @@
 //! exactly the ones `anycastd status` judges.
 
 use crate::state::Snapshot;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 /// Label values escape backslash, double quote and newline.
@@ -178,17 +179,28 @@ pub fn render(s: &Snapshot) -> String {
     ] {
         f.header(name, "gauge", help);
         for x in &s.services {
+            // A prefix the service lists for two routing daemon instances (FRR and BIRD,
+            // two vtysh) is one series per instance: those get the instance's label too.
+            let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+            for p in &x.prefixes {
+                *seen.entry((&p.prefix, &p.vrf)).or_default() += 1;
+            }
             for p in &x.prefixes {
                 let value = match name {
                     "anycastd_prefix_intended" => b(p.intended == "announce"),
                     "anycastd_prefix_announced" => p.in_frr.map_or(f64::NAN, b),
                     _ => p.advertised.map_or(f64::NAN, b),
                 };
-                f.sample(
-                    name,
-                    &[("service", &x.name), ("prefix", &p.prefix), ("vrf", &p.vrf)],
-                    value,
-                );
+                let (key, via) = p.via.metric_label();
+                let mut l = vec![
+                    ("service", x.name.as_str()),
+                    ("prefix", &p.prefix),
+                    ("vrf", &p.vrf),
+                ];
+                if seen[&(p.prefix.as_str(), p.vrf.as_str())] > 1 {
+                    l.push((key, &via));
+                }
+                f.sample(name, &l, value);
             }
         }
     }
@@ -384,6 +396,49 @@ mod tests {
             text.contains("anycastd_start_time_seconds 1711379843.5\n"),
             "{text}"
         );
+    }
+
+    /// One prefix listed for FRR and for BIRD (or two vtysh) in one service: two series,
+    /// told apart by the instance's label; a prefix listed once keeps the short label set.
+    #[test]
+    fn a_prefix_for_two_instances_is_two_series() {
+        let mut s = snap();
+        let frr = s.services[0].prefixes[0].clone();
+        let bird = PrefixSnap {
+            via: Via {
+                router: "bird".into(),
+                birdc: "/usr/sbin/birdc".into(),
+                socket: "/run/bird/bird.ctl".into(),
+                file: "/etc/bird/anycastd.conf".into(),
+                ..Default::default()
+            },
+            in_frr: Some(false),
+            ..frr.clone()
+        };
+        let other = PrefixSnap {
+            prefix: "198.51.100.0/24".into(),
+            ..frr.clone()
+        };
+        s.services[0].prefixes = vec![
+            PrefixSnap {
+                via: Via {
+                    vtysh: "/usr/bin/vtysh".into(),
+                    ..Default::default()
+                },
+                ..frr
+            },
+            bird,
+            other,
+        ];
+        let text = render(&s);
+        validate(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        for want in [
+            "anycastd_prefix_announced{service=\"d\\\"ns\",prefix=\"203.0.113.53/32\",vrf=\"default\",vtysh=\"/usr/bin/vtysh\"} 1\n",
+            "anycastd_prefix_announced{service=\"d\\\"ns\",prefix=\"203.0.113.53/32\",vrf=\"default\",bird=\"/run/bird/bird.ctl\"} 0\n",
+            "anycastd_prefix_announced{service=\"d\\\"ns\",prefix=\"198.51.100.0/24\",vrf=\"default\"} 1\n",
+        ] {
+            assert!(text.contains(want), "{want} not in:\n{text}");
+        }
     }
 
     #[test]
