@@ -219,6 +219,10 @@ impl Daemon<'_> {
             "Received {}: draining every service for {} before withdrawing everything (send it again to skip the wait).",
             sig.name(), crate::duration::format(t)
         );
+        self.publish_stopping(
+            t + self.config.global.shutdown_timeout,
+            "draining every service before withdrawing",
+        );
         self.stopping = Some((now + t, sig));
         self.schedule.push(now + t, Task::Stop);
         if self.config.global.drain_route_map.is_some() {

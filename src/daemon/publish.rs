@@ -250,9 +250,14 @@ impl Daemon<'_> {
         }
     }
 
-    pub(super) fn publish_stopping(&mut self) {
-        self.notifier
-            .send("STOPPING=1\nSTATUS=withdrawing every prefix");
+    /// A stop has begun and may take `takes`: systemd's stop timeout (`TimeoutStopSec`)
+    /// grows to cover it (`EXTEND_TIMEOUT_USEC`, systemd 236 and later), so a long
+    /// `drain_time` or `shutdown_timeout` is not cut short by a SIGKILL.
+    pub(super) fn publish_stopping(&mut self, takes: Duration, status: &str) {
+        let usec = (takes + STOP_MARGIN).as_micros();
+        self.notifier.send(&format!(
+            "STOPPING=1\nEXTEND_TIMEOUT_USEC={usec}\nSTATUS={status}"
+        ));
     }
 
     /// A clean stop: nothing of ours is left in FRR, so the crash record goes.

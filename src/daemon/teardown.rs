@@ -11,7 +11,10 @@ impl Daemon<'_> {
         log::info!(signal = sig.name(); "Received {}, terminating.", sig.name());
         // No check outlives the daemon: running commands are killed with their groups.
         self.prober.stop();
-        self.publish_stopping();
+        self.publish_stopping(
+            self.config.global.shutdown_timeout,
+            "withdrawing every prefix",
+        );
         let exit = self.teardown("shutdown");
         match &exit {
             Exit::Clean => self.remove_state_file(),

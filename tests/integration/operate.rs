@@ -270,13 +270,19 @@ fn readiness_and_stopping_are_sent_to_notify_socket() {
     // Ready means decided and reconciled: dns is on B already or about to be.
     assert!(lab.wait_b_has_route(SVC4_53, true, 5 * SEC));
     d.signal("TERM");
-    let mut stopping = false;
+    let mut stopping = None;
     while let Ok(n) = sock.recv(&mut buf) {
-        if String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1") {
-            stopping = true;
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.contains("STOPPING=1") {
+            stopping = Some(m);
             break;
         }
     }
-    assert!(stopping, "no STOPPING=1");
+    let stopping = stopping.expect("no STOPPING=1");
+    // The stop timeout grows to cover shutdown_timeout (10 s by default) and a margin.
+    assert!(
+        stopping.contains("EXTEND_TIMEOUT_USEC=25000000\n"),
+        "{stopping}"
+    );
     assert_eq!(d.wait_exit(20 * SEC), Some(0));
 }
