@@ -324,16 +324,56 @@ fn graceful_drain_is_seen_on_the_wire() {
         tail(&d)
     );
 
-    // The route-map removed by hand is drift: put back at the next reconcile.
+    // The route-map removed by hand is drift: seen as such, and put back at the next
+    // reconcile.
+    let drifted = "running config drifted from what health says";
+    let drifts = d.count(drifted);
     lab.a_configure(None, lab::SVC4_53, &format!("network {}", lab::SVC4_53));
     assert!(
-        wait_until(CONVERGE, || lab.a_running_config().contains(&format!(
-            "network {} route-map ANYCAST-OUT",
-            lab::SVC4_53
-        ))),
+        wait_until(CONVERGE, || d.count(drifted) > drifts
+            && lab.a_running_config().contains(&format!(
+                "network {} route-map ANYCAST-OUT",
+                lab::SVC4_53
+            ))),
         "the route-map was not put back\n{}",
         tail(&d)
     );
+
+    // undrain during the drain time: the normal announcement again at once, and the
+    // withdrawal the drain had set for its end never comes.
+    let t = Instant::now();
+    let o = cli(&cfgp, &["drain", "dns"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c))),
+        "B never saw the GRACEFUL_SHUTDOWN community: {:?}\n{}",
+        c53(),
+        tail(&d)
+    );
+    let o = cli(&cfgp, &["undrain", "dns"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        wait_until(CONVERGE, || c53()
+            .is_some_and(|c| c.contains("64500:100") && !gshut(&c))),
+        "undrain during the drain time: B has {:?}\n{}",
+        c53(),
+        tail(&d)
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "the undrain waited for the drain time: {:?}",
+        t.elapsed()
+    );
+    while t.elapsed() < Duration::from_millis(6500) {
+        assert!(
+            c53().is_some_and(|c| !gshut(&c)),
+            "after an undrain during the drain time, B has {:?} at {:?}\n{}",
+            c53(),
+            t.elapsed(),
+            tail(&d)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A failing check during the drain time withdraws at once.
     let o = cli(&cfgp, &["drain", "web"]);
@@ -378,11 +418,33 @@ fn graceful_drain_is_seen_on_the_wire() {
     );
     println!("SIGTERM: exit 0 after {stopped:?} (drain_time 5 s)");
 
-    // A second SIGTERM skips the wait.
-    let mut d = Anycastd::start(dir.path(), &cfg);
+    // A second SIGTERM skips the wait. The service manager is told how long the stop may
+    // take: drain_time 5 s + shutdown_timeout 5 s + 15 s.
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
+    sock.set_read_timeout(Some(10 * SEC)).expect("timeout");
+    let mut d = Anycastd::start_with(
+        dir.path(),
+        &cfg,
+        &[("NOTIFY_SOCKET", &sock_path.display().to_string())],
+    );
     assert!(wait_until(CONVERGE, || c53().is_some()), "{}", tail(&d));
     let t3 = Instant::now();
     d.signal("TERM");
+    let mut buf = [0u8; 4096];
+    let mut stopping = None;
+    while let Ok(n) = sock.recv(&mut buf) {
+        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if m.contains("STOPPING=1") {
+            stopping = Some(m);
+            break;
+        }
+    }
+    let stopping = stopping.expect("no STOPPING=1 on SIGTERM");
+    assert!(
+        stopping.contains("EXTEND_TIMEOUT_USEC=25000000\n"),
+        "{stopping}"
+    );
     std::thread::sleep(Duration::from_millis(300));
     d.signal("TERM");
     assert_eq!(d.wait_exit(20 * SEC), Some(0), "{}", tail(&d));
@@ -396,6 +458,97 @@ fn graceful_drain_is_seen_on_the_wire() {
         "dns's prefix stayed on A after the second SIGTERM"
     );
     assert!(wait_until(CONVERGE, || c53().is_none()));
+}
+
+/// `drain_time` without `drain_route_map`: a drained prefix stays on B unchanged for the
+/// drain time, then goes; so does every prefix on SIGTERM.
+#[test]
+fn a_drain_time_without_a_route_map_keeps_the_route_then_withdraws() {
+    let Some(lab) = Lab::start(LabOptions {
+        vrf: false,
+        ..Default::default()
+    }) else {
+        return;
+    };
+    let dir = TempDir::new("dtime");
+    let web = Web::start();
+    let vtysh = lab.vtysh_a().display().to_string();
+    let cfg = format!(
+        "[global]\nshutdown_timeout = \"5s\"\ndrain_time = \"3s\"\nstate_file = \"{}\"\ndrain_file = \"{}\"\n\
+         [services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
+         checks.http = [{{ name = \"dns\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n\
+         [services.web]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
+         checks.http = [{{ name = \"web\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n",
+        dir.path().join("state.json").display(),
+        dir.path().join("drains.json").display(),
+        lab::SVC4_53,
+        web.url(),
+        lab::SVC4_54,
+        web.url(),
+    );
+    let mut d = Anycastd::start(dir.path(), &cfg);
+    let cfgp = d.config_path.clone();
+    for p in [lab::SVC4_53, lab::SVC4_54] {
+        assert!(lab.wait_b_has_route(p, true, CONVERGE), "{}", tail(&d));
+    }
+    let plain = |p: &str| b_communities(&lab, p).is_some_and(|c| !gshut(&c));
+
+    // drain: the route stays as it was for the drain time, then B loses it.
+    let t = Instant::now();
+    let o = cli(&cfgp, &["drain", "dns"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let status = || String::from_utf8_lossy(&cli(&cfgp, &["status"]).stdout).into_owned();
+    assert!(
+        wait_until(5 * SEC, || status().contains("DRAINING: withdrawn in")),
+        "{}",
+        status()
+    );
+    while t.elapsed() < Duration::from_millis(2500) {
+        assert!(
+            plain(lab::SVC4_53),
+            "dns's prefix changed on B {:?} into its drain time: {:?}\n{}",
+            t.elapsed(),
+            b_communities(&lab, lab::SVC4_53),
+            tail(&d)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        lab.wait_b_has_route(lab::SVC4_53, false, CONVERGE),
+        "dns's prefix stayed on B after the drain time\n{}",
+        tail(&d)
+    );
+    println!(
+        "drain without a route-map: withdrawn after {:?} (drain_time 3 s)",
+        t.elapsed()
+    );
+    assert!(lab.b_has_route(lab::SVC4_54), "web's prefix went too");
+
+    // SIGTERM: web's prefix stays for the drain time, then the stop withdraws it.
+    let t = Instant::now();
+    d.signal("TERM");
+    while t.elapsed() < Duration::from_millis(2500) {
+        assert!(
+            plain(lab::SVC4_54),
+            "web's prefix changed on B {:?} into the stop's drain time\n{}",
+            t.elapsed(),
+            tail(&d)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(d.wait_exit(20 * SEC), Some(0), "{}", tail(&d));
+    assert!(
+        t.elapsed() >= Duration::from_millis(2900),
+        "stopped before the drain time: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        !lab.a_networks()
+            .iter()
+            .any(|(vrf, p)| vrf.is_none() && p == lab::SVC4_54),
+        "web's prefix stayed on A after the stop"
+    );
+    assert!(lab.wait_b_has_route(lab::SVC4_54, false, CONVERGE));
 }
 
 /// `global.hook` runs after each confirmed announce and withdraw, and on drain and
