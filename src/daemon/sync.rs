@@ -182,7 +182,7 @@ impl Daemon<'_> {
         }
         seen.extend(applied.announce.iter().cloned());
         let probe = self.probe_set(i, &seen);
-        let found = self.probe_advertised(i, &probe);
+        let found = self.probe_advertised(i, &probe, &applied.announce);
         let advertised = &mut self.instances[i].advertised;
         advertised.retain(|k, _| seen.contains(k) && !probe.contains(k));
         advertised.extend(found);
@@ -405,10 +405,14 @@ impl Daemon<'_> {
 
     /// The import check: which of `present` the routing daemon really advertises (FRR: has
     /// a valid path for). One call for all of them; anything unexpected means "unknown".
+    /// A prefix announced in this same sync that is not valid yet stays unknown: bgpd
+    /// validates a new `network` when zebra answers its nexthop query, which may come a
+    /// moment later; the next reconcile asks again.
     fn probe_advertised(
         &mut self,
         i: usize,
         present: &BTreeSet<(Vrf, IpNetwork)>,
+        just_announced: &BTreeSet<(Vrf, IpNetwork)>,
     ) -> BTreeMap<(Vrf, IpNetwork), bool> {
         if present.is_empty() || self.dry_run {
             return BTreeMap::new();
@@ -427,7 +431,12 @@ impl Daemon<'_> {
                 return BTreeMap::new();
             }
         };
-        let result: BTreeMap<_, _> = keys.into_iter().cloned().zip(flags).collect();
+        let result: BTreeMap<_, _> = keys
+            .into_iter()
+            .cloned()
+            .zip(flags)
+            .filter(|(key, ok)| *ok || !just_announced.contains(key))
+            .collect();
         let old = &self.instances[i].advertised;
         for (key, ok) in &result {
             if !ok && old.get(key) != Some(&false) {
