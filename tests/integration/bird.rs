@@ -753,8 +753,13 @@ fn reload_moves_a_prefix_from_frr_to_bird() {
     // Make before break: announced through BIRD before FRR withdraws it. (B may still
     // show no best path for some ms after A's withdrawal, C's path already there: FRR
     // runs its best-path selection from a work queue; those are the printed gaps.)
+    // FRR's audit line is written when vtysh returns: A's config may be a moment ahead.
+    let since_reload = |log: &str| log[log.find("Received SIGHUP").unwrap_or(0)..].to_string();
+    wait_until(5 * SEC, || {
+        since_reload(&d.log()).contains("Withdrew prefix 203.0.113.53/32")
+    });
     let log = d.log();
-    let after_reload = &log[log.find("Received SIGHUP").unwrap_or(0)..];
+    let after_reload = since_reload(&log);
     let announced = after_reload.find("Announced prefix 203.0.113.53/32");
     let withdrew = after_reload.find("Withdrew prefix 203.0.113.53/32");
     assert!(

@@ -293,6 +293,8 @@ fn a_failing_check_logs_once_not_on_every_poll() {
     let (dir, cab, frr) = setup(Api::V2);
     cab.set("dns", Behavior::Failure("refused".into()));
     let mut d = Anycastd::start(dir.path(), &config(&cab, &frr, ""));
+    // From the first poll: the start itself may take a while on a busy machine.
+    assert!(wait_until(10 * SEC, || cab.count("dns") >= 1));
     std::thread::sleep(3 * SEC);
     let polls = cab.count("dns");
     assert!(polls >= 10, "only {polls} polls in 3 s at 200 ms");
@@ -313,7 +315,7 @@ fn polling_follows_the_interval() {
     let mut d = Anycastd::start(dir.path(), &config(&cab, &frr, ""));
     assert!(wait_until(10 * SEC, || cab.count("dns") >= 1));
     let (c0, t0) = (cab.count("dns"), Instant::now());
-    std::thread::sleep(2 * SEC);
+    std::thread::sleep(4 * SEC);
     let rate = f64::from(cab.count("dns") - c0) / t0.elapsed().as_secs_f64();
     assert!(
         (3.0..=6.5).contains(&rate),
@@ -430,9 +432,10 @@ fn a_stop_during_a_hung_poll_ends_within_shutdown_timeout_plus_one_timeout() {
     let code = d.wait_exit(20 * SEC);
     let took = t.elapsed();
     assert_eq!(code, Some(0), "{}", d.log());
-    // shutdown_timeout (1 s) + timeout (3 s), and a little for the process itself.
+    // shutdown_timeout (1 s) + timeout (3 s), and a little for the process itself (and
+    // the stand-in vtysh's shell runs on a busy machine).
     assert!(
-        took <= Duration::from_millis(4500),
+        took <= Duration::from_millis(5500),
         "the stop took {took:?}, past shutdown_timeout + timeout"
     );
 }
