@@ -141,7 +141,9 @@ pub fn now(reason: &str) -> Drain {
 
 /// `anycastd drain` / `anycastd undrain` on the services `names` (or all of `known`):
 /// the names checked against the configuration, then the file changed. What it did goes
-/// to stdout; an unknown service is an error that lists the known ones.
+/// to stdout; an unknown service is an error that lists the known ones. `undrain` also
+/// takes a service the file holds that the configuration no longer has (`--all` too),
+/// so that no drain outlives its service unseen and comes back with it.
 pub fn command(
     path: &Path,
     known: &[String],
@@ -150,10 +152,24 @@ pub fn command(
     drain: Option<&str>,
     daemon_running: Option<bool>,
 ) -> Result<String, String> {
+    let stale: Vec<String> = match drain {
+        Some(_) => Vec::new(),
+        None => read(path)
+            .map(|d| {
+                d.services
+                    .into_keys()
+                    .filter(|n| !known.contains(n))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
     let names: Vec<String> = if all {
-        known.to_vec()
+        known.iter().chain(&stale).cloned().collect()
     } else {
-        let unknown: Vec<&String> = names.iter().filter(|n| !known.contains(n)).collect();
+        let unknown: Vec<&String> = names
+            .iter()
+            .filter(|n| !known.contains(n) && !stale.contains(n))
+            .collect();
         if !unknown.is_empty() {
             return Err(format!(
                 "unknown service{} {}; the configuration has: {}",
@@ -255,7 +271,16 @@ mod tests {
             e.contains("unknown service \"web\"; the configuration has: dns, ntp"),
             "{e}"
         );
-        command(&path, &known, &[], true, None, None).unwrap();
+        // A drain whose service left the configuration: undrain takes it by name...
+        let fewer = vec!["dns".to_string()];
+        let out = command(&path, &fewer, &["ntp".into()], false, None, None).unwrap();
+        assert!(out.starts_with("undrained: ntp\n"), "{out}");
+        let e = command(&path, &fewer, &["ntp".into()], false, Some("x"), None).unwrap_err();
+        assert!(e.contains("unknown service \"ntp\""), "{e}");
+        // ... and with --all.
+        command(&path, &known, &["ntp".into()], false, Some("x"), None).unwrap();
+        let out = command(&path, &fewer, &[], true, None, None).unwrap();
+        assert!(out.starts_with("undrained: dns, ntp\n"), "{out}");
         assert!(read(&path).unwrap().services.is_empty());
         std::fs::write(&path, "garbage").unwrap();
         assert!(matches!(read(&path), Err(Error::Invalid(..))));

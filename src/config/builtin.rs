@@ -227,7 +227,10 @@ pub fn program(name: &str) -> Result<PathBuf, String> {
 /// An `http` check's URL: plain HTTP with a host (an optional port, path and query).
 pub fn parse_check_url(text: &str) -> Result<(), String> {
     let accepted = "accepted: http://HOST[:PORT][/PATH], e.g. http://127.0.0.1:8080/healthz";
-    if text.starts_with("https://") {
+    if text
+        .get(..8)
+        .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    {
         return Err(format!(
             "{text:?}: https is not supported (the daemon has no TLS stack); use a command check with curl instead, e.g. command = [\"/usr/bin/curl\", \"-fsS\", \"-o\", \"/dev/null\", \"-m\", \"1\", {text:?}]"
         ));
@@ -318,6 +321,7 @@ mod tests {
         assert!(parse_check_url("http://127.0.0.1:8080/healthz?x=1").is_ok());
         assert!(parse_check_url("http://[::1]/").is_ok());
         assert!(parse_check_url("https://x/").unwrap_err().contains("curl"));
+        assert!(parse_check_url("HTTPS://x/").unwrap_err().contains("curl"));
         for bad in [
             "ftp://x",
             "http://",

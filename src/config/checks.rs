@@ -63,7 +63,13 @@ impl Ctx<'_> {
         if let Some(tv) = t.get("timeout") {
             let k = format!("{key}.timeout");
             let d = self.positive_duration(&k, tv, MIN_TIMEOUT)?;
-            self.at_most(&k, tv, d, MAX_TIMEOUT)?;
+            self.at_most(
+                &k,
+                tv,
+                d,
+                MAX_TIMEOUT,
+                "nothing else runs while one call waits",
+            )?;
             if d > interval {
                 return Err(self.err(
                     &k,

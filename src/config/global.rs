@@ -33,13 +33,25 @@ impl Ctx<'_> {
                 let key = format!("global.{name}");
                 *slot = self.positive_duration(&key, v, min)?;
                 if name == "vtysh_timeout" {
-                    self.at_most(&key, v, *slot, MAX_VTYSH_TIMEOUT)?;
+                    self.at_most(
+                        &key,
+                        v,
+                        *slot,
+                        MAX_VTYSH_TIMEOUT,
+                        "nothing else runs while one call waits",
+                    )?;
                 }
             }
         }
         if let Some(v) = t.get("drain_time") {
             g.drain_time = self.duration("global.drain_time", v)?;
-            self.at_most("global.drain_time", v, g.drain_time, MAX_DRAIN_TIME)?;
+            self.at_most(
+                "global.drain_time",
+                v,
+                g.drain_time,
+                MAX_DRAIN_TIME,
+                "a drain, and a stop, hold the routes this long",
+            )?;
         }
         if let Some(v) = t.get("drain_route_map") {
             g.drain_route_map = Some(self.route_map_name("global.drain_route_map", v)?);

@@ -181,13 +181,14 @@ impl Ctx<'_> {
         v: &Spanned<DeValue<'_>>,
         d: Duration,
         max: Duration,
+        why: &str,
     ) -> Res<()> {
         if d > max {
             return Err(self.err(
                 key,
                 v.span(),
                 format!(
-                    "{} is too long: the maximum is {} (nothing else runs while one call waits)",
+                    "{} is too long: the maximum is {} ({why})",
                     duration::format(d),
                     duration::format(max)
                 ),
