@@ -131,6 +131,30 @@ impl Bird {
         Ok(all)
     }
 
+    /// BIRD does not answer and the include file is missing, which keeps BIRD from
+    /// starting: write it with no routes (never more than that while BIRD cannot confirm
+    /// anything). Best effort: a directory that is not there (no BIRD on this host) is
+    /// left alone.
+    fn create_if_missing(&mut self, call: &Call<'_>) {
+        let real = real_path(&self.file);
+        let missing = std::fs::symlink_metadata(&real)
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if !missing || call.dry_run {
+            return;
+        }
+        match self.write(&BTreeSet::new(), call) {
+            Ok(()) => {
+                self.routes = Some(BTreeSet::new());
+                log::info!(
+                    file = self.file.display().to_string().as_str();
+                    "Wrote {} with no routes: BIRD does not start without the file it includes.",
+                    self.file.display()
+                );
+            }
+            Err(f) => log::debug!("cannot create the include file: {}", f.detail),
+        }
+    }
+
     /// The file exists and defines both protocols (a 0-byte or missing one does not).
     fn holds_protocols(&self) -> bool {
         std::fs::read_to_string(real_path(&self.file)).is_ok_and(|t| {
@@ -276,7 +300,11 @@ impl Backend for Bird {
                 }
                 self.show_routes(call)?
             }
-            r => r?,
+            Err(f) => {
+                self.create_if_missing(call);
+                return Err(f);
+            }
+            Ok(r) => r,
         };
         let mine: BTreeSet<IpNetwork> = ours
             .iter()
@@ -486,6 +514,8 @@ mod tests {
         routes: BTreeSet<IpNetwork>,
         disabled: BTreeSet<String>,
         refuse: bool,
+        /// BIRD is not running: every command fails to connect.
+        down: bool,
         calls: Vec<String>,
     }
 
@@ -506,6 +536,14 @@ mod tests {
                 elapsed: std::time::Duration::ZERO,
             };
             let banner = "BIRD 2.0.12 ready.\n".to_string();
+            if self.down {
+                return Ok(crate::vtysh::Output {
+                    code: Some(1),
+                    stdout: String::new(),
+                    stderr: "Unable to connect to server control socket (/run/bird/bird.ctl): No such file or directory\n".into(),
+                    elapsed: std::time::Duration::ZERO,
+                });
+            }
             Ok(match command.as_str() {
                 "configure" if self.refuse => out(
                     1,
@@ -561,6 +599,7 @@ mod tests {
             routes: nets(&["203.0.113.99/32"]),
             disabled: BTreeSet::new(),
             refuse: false,
+            down: false,
             calls: Vec::new(),
         };
         let mut bird = Bird::new(
@@ -635,6 +674,83 @@ mod tests {
             "{:?}",
             fake.calls
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// BIRD down and its include file missing (BIRD would not start): the file is
+    /// written with both protocols and no routes; one that exists is left alone.
+    #[test]
+    fn a_missing_include_file_is_created_while_bird_is_down() {
+        let dir = std::env::temp_dir().join(format!("anycastd-bird-down-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("lib")).unwrap();
+        std::os::unix::fs::symlink("lib/anycastd.conf", dir.join("anycastd.conf")).unwrap();
+        let file = dir.join("anycastd.conf");
+        let mut fake = FakeBirdc {
+            file: file.clone(),
+            routes: BTreeSet::new(),
+            disabled: BTreeSet::new(),
+            refuse: false,
+            down: true,
+            calls: Vec::new(),
+        };
+        let mut bird = Bird::new(
+            Path::new("/usr/sbin/birdc"),
+            Path::new("/run/bird/bird.ctl"),
+            &file,
+        );
+        let mut stats = super::super::Stats::default();
+        let abort = || false;
+        let ours: BTreeSet<(Vrf, IpNetwork)> = [(None, "203.0.113.53/32".parse().unwrap())].into();
+        let mut call = |fake: &mut FakeBirdc, dry_run| {
+            bird.read(
+                &mut Call {
+                    runner: fake,
+                    until: std::time::Instant::now() + std::time::Duration::from_secs(1),
+                    abort: &abort,
+                    stats: &mut stats,
+                    dry_run,
+                },
+                &ours,
+            )
+            .map(|_| ())
+        };
+        assert!(call(&mut fake, true).is_err());
+        assert!(
+            !dir.join("lib/anycastd.conf").exists(),
+            "a dry run wrote it"
+        );
+        assert!(call(&mut fake, false).is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("lib/anycastd.conf")).unwrap(),
+            render(&BTreeSet::new())
+        );
+        std::fs::write(dir.join("lib/anycastd.conf"), "# the operator's\n").unwrap();
+        assert!(call(&mut fake, false).is_err());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("lib/anycastd.conf")).unwrap(),
+            "# the operator's\n"
+        );
+        // No directory to write into (no BIRD on this host): left alone, no panic.
+        let nowhere = dir.join("nonexistent/anycastd.conf");
+        let mut bird = Bird::new(
+            Path::new("/usr/sbin/birdc"),
+            Path::new("/run/bird/bird.ctl"),
+            &nowhere,
+        );
+        let mut stats = super::super::Stats::default();
+        let r = bird.read(
+            &mut Call {
+                runner: &mut fake,
+                until: std::time::Instant::now() + std::time::Duration::from_secs(1),
+                abort: &abort,
+                stats: &mut stats,
+                dry_run: false,
+            },
+            &ours,
+        );
+        assert!(r.is_err());
+        assert!(!nowhere.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

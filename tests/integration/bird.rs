@@ -506,7 +506,9 @@ fn bird_sigkill_and_restart_keep_the_prefix_on_b() {
 }
 
 /// (4) BIRD stopped and started again under a running daemon: B relearns the prefixes from
-/// C, the daemon keeps running, and `anycastd status` says it is fine (exit 0).
+/// C, the daemon keeps running, and `anycastd status` says it is fine (exit 0). An include
+/// file removed while BIRD is down is written again (no routes) so that BIRD can start; a
+/// protocol disabled by hand is drift, repaired.
 #[test]
 fn bird_restart_under_a_running_daemon() {
     let Some(mut lab) = bird_lab() else {
@@ -526,6 +528,14 @@ fn bird_restart_under_a_running_daemon() {
 
     lab.stop_bird();
     wait_gone(&lab, &d, &BOTH, "BIRD stopped");
+    // The include file goes too (a host where it was never created): BIRD would not start
+    // without it, so the daemon writes it, with no routes, while BIRD is down.
+    fs::remove_file(lab.bird_file()).expect("remove the include file");
+    assert!(
+        wait_until(CONVERGE, || include_is_empty_of_routes(&lab)),
+        "the missing include file was not written{}",
+        report(&lab, &d.log())
+    );
     // A few reconciles against a BIRD that is not there.
     std::thread::sleep(3 * SEC);
     assert_eq!(
@@ -562,6 +572,30 @@ fn bird_restart_under_a_running_daemon() {
     println!(
         "bird: BIRD restarted → B relearned both in {}",
         secs(relearned)
+    );
+
+    // A hand `birdc disable anycastd4` takes the IPv4 prefix away: drift, repaired by the
+    // next reconcile's `configure`, which enables the protocol again.
+    let drifted = "running config drifted from what health says";
+    let drifts = d.count(drifted);
+    let out = lab.birdc_text(&["disable", "anycastd4"]);
+    assert!(out.contains("disabled"), "{out}");
+    assert!(
+        wait_until(CONVERGE, || d.count(drifted) > drifts),
+        "the disabled protocol was not seen as drift{}",
+        report(&lab, &d.log())
+    );
+    assert!(
+        lab.wait_b_route_from(P4, Some(ASN_C), CONVERGE),
+        "B did not relearn {P4} after `birdc disable anycastd4`{}",
+        report(&lab, &d.log())
+    );
+    let proto = lab.birdc_text(&["show", "protocols", "anycastd4"]);
+    assert!(
+        proto
+            .lines()
+            .any(|l| l.starts_with("anycastd4") && l.contains(" up ")),
+        "{proto}"
     );
     assert_eq!(d.stop("TERM"), 0, "{}", report(&lab, &d.log()));
     wait_gone(&lab, &d, &BOTH, "after SIGTERM");
