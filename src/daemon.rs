@@ -41,9 +41,9 @@ const APPLY_GAP: Duration = Duration::from_millis(100);
 /// The state file and metrics are rewritten at most this often while only health
 /// changes (and at once before a vtysh call that may announce what the file lacks).
 const PUBLISH_GAP: Duration = Duration::from_millis(250);
-/// What a stop may take beyond its own bound, as told to the service manager: one poll
-/// timeout in flight (at most 10 s) and the exit.
-const STOP_MARGIN: Duration = Duration::from_secs(15);
+/// What a stop may take beyond its own bound and the one call in flight, as told to the
+/// service manager: the exit.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
 /// At each reconcile the import check asks about every prefix whose answer is unknown or
 /// bad, and about this many of the good ones, in turn.
 const PROBE_ROTATION: usize = 100;

@@ -51,6 +51,7 @@ impl Daemon<'_> {
         hooks: &mut Vec<(hooks::HookEvent, String, (Vrf, IpNetwork), String)>,
     ) {
         let inst = &self.instances[i];
+        let via = inst.router.label();
         let lines = changes
             .withdraw
             .iter()
@@ -61,7 +62,8 @@ impl Daemon<'_> {
                 let prefix = canonical(&key.1);
                 log::info!(
                     prefix = prefix.as_str(), vrf = vrf_label(&key.0), old = "announced",
-                    new = "withdrawn", trigger = trigger.name(), reason = "removed from the configuration";
+                    new = "withdrawn", trigger = trigger.name(), reason = "removed from the configuration",
+                    router = inst.router.kind(), vtysh = via.as_str();
                     "Withdrew prefix {prefix} (vrf {}): no longer in the configuration.", vrf_label(&key.0)
                 );
                 hooks.push((
@@ -85,7 +87,7 @@ impl Daemon<'_> {
                 log::info!(
                     service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
                     old = "announced", new = "announced", route_map = rm, trigger = trigger.name(),
-                    dry_run = self.dry_run;
+                    dry_run = self.dry_run, router = inst.router.kind(), vtysh = via.as_str();
                     "{}Re-announced prefix {prefix} (vrf {}) for service \"{names}\" through route-map {rm}.",
                     if self.dry_run { "Dry run: pretended: " } else { "" },
                     vrf_label(&key.0)
@@ -119,7 +121,7 @@ impl Daemon<'_> {
             log::info!(
                 service = names.as_str(), prefix = prefix.as_str(), vrf = vrf_label(&key.0),
                 old = old, new = new, trigger = trigger.name(), reason = reason.as_str(),
-                dry_run = self.dry_run;
+                dry_run = self.dry_run, router = inst.router.kind(), vtysh = via.as_str();
                 "{}{verb} prefix {prefix} (vrf {}) for service \"{names}\".",
                 if self.dry_run { "Dry run: pretended: " } else { "" },
                 vrf_label(&key.0)

@@ -240,7 +240,10 @@ impl Daemon<'_> {
                 Err(_) => {}
             }
         }
-        let status = status_line(snap);
+        let mut status = status_line(snap);
+        if self.stopping.is_some() {
+            status = format!("draining to stop: {status}");
+        }
         if snap.ready && !self.ready_sent {
             self.ready_sent = true;
             log::info!(status = status.as_str(); "Ready: every service decided and FRR reconciled once.");
@@ -251,10 +254,18 @@ impl Daemon<'_> {
     }
 
     /// A stop has begun and may take `takes`: systemd's stop timeout (`TimeoutStopSec`)
-    /// grows to cover it (`EXTEND_TIMEOUT_USEC`, systemd 236 and later), so a long
-    /// `drain_time` or `shutdown_timeout` is not cut short by a SIGKILL.
+    /// grows to cover it (`EXTEND_TIMEOUT_USEC`, systemd 236 and later), with room for
+    /// one call in flight (a poll, or a vtysh or birdc call) and the exit, so a long
+    /// `drain_time` or `shutdown_timeout` is not cut short by a SIGKILL. A daemon that
+    /// stops before it was ready never says READY=1 afterwards.
     pub(super) fn publish_stopping(&mut self, takes: Duration, status: &str) {
-        let usec = (takes + STOP_MARGIN).as_micros();
+        self.ready_sent = true;
+        let in_flight = self
+            .config
+            .global
+            .vtysh_timeout
+            .max(crate::config::MAX_TIMEOUT);
+        let usec = (takes + in_flight + STOP_MARGIN).as_micros();
         self.notifier.send(&format!(
             "STOPPING=1\nEXTEND_TIMEOUT_USEC={usec}\nSTATUS={status}"
         ));

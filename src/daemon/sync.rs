@@ -405,7 +405,8 @@ impl Daemon<'_> {
 
     /// The import check: which of `present` the routing daemon really advertises (FRR: has
     /// a valid path for). One call for all of them; anything unexpected means "unknown".
-    /// A prefix announced in this same sync that is not valid yet stays unknown: bgpd
+    /// A prefix announced in this same sync that is not valid yet (and was not known to be
+    /// held back before) stays unknown: bgpd
     /// validates a new `network` when zebra answers its nexthop query, which may come a
     /// moment later; the next reconcile asks again.
     fn probe_advertised(
@@ -431,13 +432,16 @@ impl Daemon<'_> {
                 return BTreeMap::new();
             }
         };
+        let old = &self.instances[i].advertised;
+        // A bad answer already known (a route-map swap re-announces) stays known.
         let result: BTreeMap<_, _> = keys
             .into_iter()
             .cloned()
             .zip(flags)
-            .filter(|(key, ok)| *ok || !just_announced.contains(key))
+            .filter(|(key, ok)| {
+                *ok || !just_announced.contains(key) || old.get(key) == Some(&false)
+            })
             .collect();
-        let old = &self.instances[i].advertised;
         for (key, ok) in &result {
             if !ok && old.get(key) != Some(&false) {
                 log::warn!(

@@ -218,15 +218,16 @@ impl Daemon<'_> {
                 .unwrap_or_default();
             self.run_hook(super::hooks::HookEvent::Withdraw, &names, key, why);
         }
+        let router = &self.instances[i].router;
+        let via = router.label();
         for (vrf, net) in &gone.withdraw {
             let prefix = canonical(net);
             log::info!(
                 prefix = prefix.as_str(), vrf = vrf_label(vrf), old = "announced", new = "withdrawn", trigger = why,
-                dry_run = self.dry_run;
-                "{}Withdrew prefix {prefix} (vrf {}) on {why} via {}.",
+                dry_run = self.dry_run, router = router.kind(), vtysh = via.as_str();
+                "{}Withdrew prefix {prefix} (vrf {}) on {why} via {via}.",
                 if self.dry_run { "Dry run: pretended: " } else { "" },
                 vrf_label(vrf),
-                self.instances[i].router.label()
             );
         }
     }

@@ -131,10 +131,11 @@ impl Bird {
         Ok(all)
     }
 
-    /// BIRD does not answer and the include file is missing, which keeps BIRD from
-    /// starting: write it with no routes (never more than that while BIRD cannot confirm
-    /// anything). Best effort: a directory that is not there (no BIRD on this host) is
-    /// left alone.
+    /// BIRD is not running (its socket does not answer) and the include file is missing,
+    /// which keeps BIRD from starting: write it with no routes (never more than that while
+    /// BIRD cannot confirm anything), and take what BIRD has at its next answer as the
+    /// file's content to keep. Best effort: a directory that is not there (no BIRD on this
+    /// host) is left alone.
     fn create_if_missing(&mut self, call: &Call<'_>) {
         let real = real_path(&self.file);
         let missing = std::fs::symlink_metadata(&real)
@@ -144,7 +145,7 @@ impl Bird {
         }
         match self.write(&BTreeSet::new(), call) {
             Ok(()) => {
-                self.routes = Some(BTreeSet::new());
+                self.routes = None;
                 log::info!(
                     file = self.file.display().to_string().as_str();
                     "Wrote {} with no routes: BIRD does not start without the file it includes.",
@@ -300,10 +301,11 @@ impl Backend for Bird {
                 }
                 self.show_routes(call)?
             }
-            Err(f) => {
+            Err(f) if f.kind == FaultKind::Unreachable => {
                 self.create_if_missing(call);
                 return Err(f);
             }
+            Err(f) => return Err(f),
             Ok(r) => r,
         };
         let mine: BTreeSet<IpNetwork> = ours

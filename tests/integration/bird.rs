@@ -531,8 +531,9 @@ fn bird_restart_under_a_running_daemon() {
     // The include file goes too (a host where it was never created): BIRD would not start
     // without it, so the daemon writes it, with no routes, while BIRD is down.
     fs::remove_file(lab.bird_file()).expect("remove the include file");
+    // Within a retry of BIRD (at most every 10 s) and a margin.
     assert!(
-        wait_until(CONVERGE, || include_is_empty_of_routes(&lab)),
+        wait_until(CONVERGE + 10 * SEC, || include_is_empty_of_routes(&lab)),
         "the missing include file was not written{}",
         report(&lab, &d.log())
     );
