@@ -521,6 +521,19 @@ mod tests {
         calls: Vec<String>,
     }
 
+    impl FakeBirdc {
+        fn new(file: &Path) -> FakeBirdc {
+            FakeBirdc {
+                file: file.to_path_buf(),
+                routes: BTreeSet::new(),
+                disabled: BTreeSet::new(),
+                refuse: false,
+                down: false,
+                calls: Vec::new(),
+            }
+        }
+    }
+
     impl crate::vtysh::Runner for FakeBirdc {
         fn run(
             &mut self,
@@ -596,19 +609,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("anycastd.conf");
-        let mut fake = FakeBirdc {
-            file: file.clone(),
-            routes: nets(&["203.0.113.99/32"]),
-            disabled: BTreeSet::new(),
-            refuse: false,
-            down: false,
-            calls: Vec::new(),
-        };
-        let mut bird = Bird::new(
-            Path::new("/usr/sbin/birdc"),
-            Path::new("/run/bird/bird.ctl"),
-            &file,
-        );
+        let mut fake = FakeBirdc::new(&file);
+        fake.routes = nets(&["203.0.113.99/32"]);
+        let mut bird = bird_at(&file);
         let mut stats = super::super::Stats::default();
         let abort = || false;
         let key = |s: &str| (None, s.parse::<IpNetwork>().unwrap());
@@ -679,6 +682,35 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    fn bird_at(file: &Path) -> Bird {
+        Bird::new(
+            Path::new("/usr/sbin/birdc"),
+            Path::new("/run/bird/bird.ctl"),
+            file,
+        )
+    }
+
+    /// One `read` with `fake` as birdc.
+    fn read_with(
+        bird: &mut Bird,
+        fake: &mut FakeBirdc,
+        ours: &BTreeSet<(Vrf, IpNetwork)>,
+        dry_run: bool,
+    ) -> Result<RunningConfig, Fault> {
+        let mut stats = super::super::Stats::default();
+        let abort = || false;
+        bird.read(
+            &mut Call {
+                runner: fake,
+                until: std::time::Instant::now() + std::time::Duration::from_secs(1),
+                abort: &abort,
+                stats: &mut stats,
+                dry_run,
+            },
+            ours,
+        )
+    }
+
     /// BIRD down and its include file missing (BIRD would not start): the file is
     /// written with both protocols and no routes; one that exists is left alone.
     #[test]
@@ -688,70 +720,27 @@ mod tests {
         std::fs::create_dir_all(dir.join("lib")).unwrap();
         std::os::unix::fs::symlink("lib/anycastd.conf", dir.join("anycastd.conf")).unwrap();
         let file = dir.join("anycastd.conf");
-        let mut fake = FakeBirdc {
-            file: file.clone(),
-            routes: BTreeSet::new(),
-            disabled: BTreeSet::new(),
-            refuse: false,
-            down: true,
-            calls: Vec::new(),
-        };
-        let mut bird = Bird::new(
-            Path::new("/usr/sbin/birdc"),
-            Path::new("/run/bird/bird.ctl"),
-            &file,
-        );
-        let mut stats = super::super::Stats::default();
-        let abort = || false;
+        let real = dir.join("lib/anycastd.conf");
+        let mut fake = FakeBirdc::new(&file);
+        fake.down = true;
+        let mut bird = bird_at(&file);
         let ours: BTreeSet<(Vrf, IpNetwork)> = [(None, "203.0.113.53/32".parse().unwrap())].into();
-        let mut call = |fake: &mut FakeBirdc, dry_run| {
-            bird.read(
-                &mut Call {
-                    runner: fake,
-                    until: std::time::Instant::now() + std::time::Duration::from_secs(1),
-                    abort: &abort,
-                    stats: &mut stats,
-                    dry_run,
-                },
-                &ours,
-            )
-            .map(|_| ())
-        };
-        assert!(call(&mut fake, true).is_err());
-        assert!(
-            !dir.join("lib/anycastd.conf").exists(),
-            "a dry run wrote it"
-        );
-        assert!(call(&mut fake, false).is_err());
+        assert!(read_with(&mut bird, &mut fake, &ours, true).is_err());
+        assert!(!real.exists(), "a dry run wrote it");
+        assert!(read_with(&mut bird, &mut fake, &ours, false).is_err());
         assert_eq!(
-            std::fs::read_to_string(dir.join("lib/anycastd.conf")).unwrap(),
+            std::fs::read_to_string(&real).unwrap(),
             render(&BTreeSet::new())
         );
-        std::fs::write(dir.join("lib/anycastd.conf"), "# the operator's\n").unwrap();
-        assert!(call(&mut fake, false).is_err());
+        std::fs::write(&real, "# the operator's\n").unwrap();
+        assert!(read_with(&mut bird, &mut fake, &ours, false).is_err());
         assert_eq!(
-            std::fs::read_to_string(dir.join("lib/anycastd.conf")).unwrap(),
+            std::fs::read_to_string(&real).unwrap(),
             "# the operator's\n"
         );
         // No directory to write into (no BIRD on this host): left alone, no panic.
         let nowhere = dir.join("nonexistent/anycastd.conf");
-        let mut bird = Bird::new(
-            Path::new("/usr/sbin/birdc"),
-            Path::new("/run/bird/bird.ctl"),
-            &nowhere,
-        );
-        let mut stats = super::super::Stats::default();
-        let r = bird.read(
-            &mut Call {
-                runner: &mut fake,
-                until: std::time::Instant::now() + std::time::Duration::from_secs(1),
-                abort: &abort,
-                stats: &mut stats,
-                dry_run: false,
-            },
-            &ours,
-        );
-        assert!(r.is_err());
+        assert!(read_with(&mut bird_at(&nowhere), &mut fake, &ours, false).is_err());
         assert!(!nowhere.exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }

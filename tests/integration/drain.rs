@@ -4,7 +4,7 @@
 //! prefix goes when any service listing it is drained; an unknown service is an error
 //! that lists the known ones.
 
-use crate::harness::{Anycastd, TempDir, Web, cli, text, wait_until};
+use crate::harness::{Anycastd, Notify, TempDir, Web, cli, text, wait_until};
 use crate::lab::{self, Lab, LabOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -225,6 +225,33 @@ fn gshut(c: &str) -> bool {
     c.contains("graceful-shutdown") || c.contains("65535:0")
 }
 
+/// `[global]` with `global` (lines) and the state and drain files in `dir`; service dns
+/// (SVC4_53, its prefix entry ending in `dns_extra`) checked against `dns_web`, web
+/// (SVC4_54) against `web_web`, both at 200 ms.
+fn dns_and_web(
+    lab: &Lab,
+    dir: &Path,
+    global: &str,
+    dns_extra: &str,
+    dns_web: &Web,
+    web_web: &Web,
+) -> String {
+    let vtysh = lab.vtysh_a().display().to_string();
+    format!(
+        "[global]\nshutdown_timeout = \"5s\"\n{global}state_file = \"{}\"\ndrain_file = \"{}\"\n\
+         [services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\"{dns_extra} }}]\n\
+         checks.http = [{{ name = \"dns\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n\
+         [services.web]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
+         checks.http = [{{ name = \"web\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n",
+        dir.join("state.json").display(),
+        dir.join("drains.json").display(),
+        lab::SVC4_53,
+        dns_web.url(),
+        lab::SVC4_54,
+        web_web.url(),
+    )
+}
+
 /// What B receives: the normal announcement through the prefix's own route-map (its
 /// community), during the drain time the GRACEFUL_SHUTDOWN community of the drain
 /// route-map, then nothing; after undrain the normal announcement again. A route-map
@@ -261,24 +288,28 @@ fn graceful_drain_is_seen_on_the_wire() {
     let web = Web::start();
     let mut bad_web = Web::start();
     bad_web.set_up(true);
-    let vtysh = lab.vtysh_a().display().to_string();
-    let cfg = format!(
-        "[global]\nshutdown_timeout = \"5s\"\nreconcile_interval = \"1s\"\ndrain_time = \"5s\"\ndrain_route_map = \"ANYCASTD-DRAIN\"\n\
-         state_file = \"{}\"\ndrain_file = \"{}\"\n\
-         [services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\", route_map = \"ANYCAST-OUT\" }}]\n\
-         checks.http = [{{ name = \"dns\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n\
-         [services.web]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
-         checks.http = [{{ name = \"web\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n",
-        dir.path().join("state.json").display(),
-        dir.path().join("drains.json").display(),
-        lab::SVC4_53,
-        web.url(),
-        lab::SVC4_54,
-        bad_web.url(),
+    let cfg = dns_and_web(
+        &lab,
+        dir.path(),
+        "reconcile_interval = \"1s\"\ndrain_time = \"5s\"\ndrain_route_map = \"ANYCASTD-DRAIN\"\n",
+        ", route_map = \"ANYCAST-OUT\"",
+        &web,
+        &bad_web,
     );
     let mut d = Anycastd::start(dir.path(), &cfg);
     let cfgp = d.config_path.clone();
     let c53 = || b_communities(&lab, lab::SVC4_53);
+    // B has dns's prefix through its own route-map / through the drain route-map.
+    let b_normal = || {
+        wait_until(CONVERGE, || {
+            c53().is_some_and(|c| c.contains("64500:100") && !gshut(&c))
+        })
+    };
+    let b_gshut = || wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c)));
+    let ok = |args: &[&str]| {
+        let o = cli(&cfgp, args);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    };
     assert!(
         wait_until(CONVERGE, || c53().is_some_and(|c| c.contains("64500:100"))),
         "B never got dns's prefix through ANYCAST-OUT: {:?}\n{}",
@@ -289,10 +320,9 @@ fn graceful_drain_is_seen_on_the_wire() {
 
     // drain: GRACEFUL_SHUTDOWN on B during the drain time, then gone.
     let t0 = Instant::now();
-    let o = cli(&cfgp, &["drain", "dns", "--reason", "upgrade"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ok(&["drain", "dns", "--reason", "upgrade"]);
     assert!(
-        wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c))),
+        b_gshut(),
         "B never saw the GRACEFUL_SHUTDOWN community: {:?}\n{}",
         c53(),
         tail(&d)
@@ -323,15 +353,8 @@ fn graceful_drain_is_seen_on_the_wire() {
     );
 
     // undrain: the normal announcement, without the community.
-    let o = cli(&cfgp, &["undrain", "dns"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        wait_until(CONVERGE, || c53()
-            .is_some_and(|c| c.contains("64500:100") && !gshut(&c))),
-        "after undrain B has {:?}\n{}",
-        c53(),
-        tail(&d)
-    );
+    ok(&["undrain", "dns"]);
+    assert!(b_normal(), "after undrain B has {:?}\n{}", c53(), tail(&d));
 
     // The route-map removed by hand is drift: seen as such, and put back at the next
     // reconcile.
@@ -351,10 +374,9 @@ fn graceful_drain_is_seen_on_the_wire() {
     // undrain during the drain time: the normal announcement again at once, and the
     // withdrawal the drain had set for its end never comes.
     let t = Instant::now();
-    let o = cli(&cfgp, &["drain", "dns"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ok(&["drain", "dns"]);
     assert!(
-        wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c))),
+        b_gshut(),
         "B never saw the GRACEFUL_SHUTDOWN community: {:?}\n{}",
         c53(),
         tail(&d)
@@ -365,11 +387,9 @@ fn graceful_drain_is_seen_on_the_wire() {
         "the drain took {:?} to reach B: too late to undrain within its drain time",
         t.elapsed()
     );
-    let o = cli(&cfgp, &["undrain", "dns"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ok(&["undrain", "dns"]);
     assert!(
-        wait_until(CONVERGE, || c53()
-            .is_some_and(|c| c.contains("64500:100") && !gshut(&c))),
+        b_normal(),
         "undrain during the drain time: B has {:?}\n{}",
         c53(),
         tail(&d)
@@ -391,8 +411,7 @@ fn graceful_drain_is_seen_on_the_wire() {
     }
 
     // A failing check during the drain time withdraws at once.
-    let o = cli(&cfgp, &["drain", "web"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    ok(&["drain", "web"]);
     assert!(wait_until(CONVERGE, || b_communities(&lab, lab::SVC4_54)
         .is_some_and(|c| gshut(&c))));
     bad_web.stop();
@@ -409,7 +428,7 @@ fn graceful_drain_is_seen_on_the_wire() {
     let t2 = Instant::now();
     d.signal("TERM");
     assert!(
-        wait_until(CONVERGE, || c53().is_some_and(|c| gshut(&c))),
+        b_gshut(),
         "no GRACEFUL_SHUTDOWN on SIGTERM: {:?}\n{}",
         c53(),
         tail(&d)
@@ -435,27 +454,15 @@ fn graceful_drain_is_seen_on_the_wire() {
 
     // A second SIGTERM skips the wait. The service manager is told how long the stop may
     // take: drain_time 5 s + shutdown_timeout 5 s + 15 s.
-    let sock_path = dir.path().join("notify.sock");
-    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(10 * SEC)).expect("timeout");
-    let mut d = Anycastd::start_with(
-        dir.path(),
-        &cfg,
-        &[("NOTIFY_SOCKET", &sock_path.display().to_string())],
-    );
+    let notify = Notify::bind(dir.path());
+    let (key, value) = notify.env();
+    let mut d = Anycastd::start_with(dir.path(), &cfg, &[(key, &value)]);
     assert!(wait_until(CONVERGE, || c53().is_some()), "{}", tail(&d));
     let t3 = Instant::now();
     d.signal("TERM");
-    let mut buf = [0u8; 4096];
-    let mut stopping = None;
-    while let Ok(n) = sock.recv(&mut buf) {
-        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if m.contains("STOPPING=1") {
-            stopping = Some(m);
-            break;
-        }
-    }
-    let stopping = stopping.expect("no STOPPING=1 on SIGTERM");
+    let stopping = notify
+        .wait_for("STOPPING=1", 10 * SEC)
+        .expect("no STOPPING=1 on SIGTERM");
     assert!(
         stopping.contains("EXTEND_TIMEOUT_USEC=25000000\n"),
         "{stopping}"
@@ -487,20 +494,7 @@ fn a_drain_time_without_a_route_map_keeps_the_route_then_withdraws() {
     };
     let dir = TempDir::new("dtime");
     let web = Web::start();
-    let vtysh = lab.vtysh_a().display().to_string();
-    let cfg = format!(
-        "[global]\nshutdown_timeout = \"5s\"\ndrain_time = \"3s\"\nstate_file = \"{}\"\ndrain_file = \"{}\"\n\
-         [services.dns]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
-         checks.http = [{{ name = \"dns\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n\
-         [services.web]\nprefixes.frrouting = [{{ prefix = \"{}\", vtysh = \"{vtysh}\" }}]\n\
-         checks.http = [{{ name = \"web\", url = \"{}\", interval = \"200ms\", timeout = \"150ms\" }}]\n",
-        dir.path().join("state.json").display(),
-        dir.path().join("drains.json").display(),
-        lab::SVC4_53,
-        web.url(),
-        lab::SVC4_54,
-        web.url(),
-    );
+    let cfg = dns_and_web(&lab, dir.path(), "drain_time = \"3s\"\n", "", &web, &web);
     let mut d = Anycastd::start(dir.path(), &cfg);
     let cfgp = d.config_path.clone();
     for p in [lab::SVC4_53, lab::SVC4_54] {

@@ -395,3 +395,40 @@ pub fn text(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// A datagram socket standing in for systemd's `NOTIFY_SOCKET`, in the test's directory.
+pub struct Notify {
+    sock: std::os::unix::net::UnixDatagram,
+    pub path: PathBuf,
+}
+
+impl Notify {
+    pub fn bind(dir: &Path) -> Notify {
+        let path = dir.join("notify.sock");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+        Notify { sock, path }
+    }
+
+    /// The environment that points the daemon at it.
+    pub fn env(&self) -> (&'static str, String) {
+        ("NOTIFY_SOCKET", self.path.display().to_string())
+    }
+
+    /// The first message from now on that contains `needle`; `None` when none came within
+    /// `timeout`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let end = Instant::now() + timeout;
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = end.checked_duration_since(Instant::now())?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            let n = self.sock.recv(&mut buf).ok()?;
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if m.contains(needle) {
+                return Some(m);
+            }
+        }
+    }
+}

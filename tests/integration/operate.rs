@@ -3,9 +3,8 @@
 //! `$NOTIFY_SOCKET`.
 
 use crate::cabourotte::{Api, Behavior, Cabourotte};
-use crate::harness::{Anycastd, TempDir, bin, wait_until};
+use crate::harness::{Anycastd, Notify, TempDir, bin, wait_until};
 use crate::lab::{Lab, NOT_ON_LO4, Router, SVC4_53, SVC4_54, SVC6_53};
-use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -254,39 +253,20 @@ fn readiness_and_stopping_are_sent_to_notify_socket() {
     cab.set("dns", Behavior::Success);
     cab.set("ntp_v4", Behavior::Failure("x".into()));
     cab.set("web", Behavior::Success);
-    let sock_path = dir.path().join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
-    sock.set_read_timeout(Some(20 * SEC)).expect("timeout");
+    let notify = Notify::bind(dir.path());
     let cfg = config(&lab, &cab, &dir, &[("203.0.113.55/32", None)]);
-    let mut d = Anycastd::start_with(
-        dir.path(),
-        &cfg,
-        &[("NOTIFY_SOCKET", &sock_path.display().to_string())],
-    );
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.iter().any(|m: &String| m.contains("READY=1")) {
-        let n = sock.recv(&mut buf).expect("no READY=1 within 20 s");
-        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-    }
-    let ready = got
-        .iter()
-        .find(|m| m.contains("READY=1"))
-        .cloned()
-        .unwrap_or_default();
+    let (key, value) = notify.env();
+    let mut d = Anycastd::start_with(dir.path(), &cfg, &[(key, &value)]);
+    let ready = notify
+        .wait_for("READY=1", 20 * SEC)
+        .expect("no READY=1 within 20 s");
     assert!(ready.contains("STATUS=3 services: 2 healthy"), "{ready}");
     // Ready means decided and reconciled: dns is on B already or about to be.
     assert!(lab.wait_b_has_route(SVC4_53, true, 5 * SEC));
     d.signal("TERM");
-    let mut stopping = None;
-    while let Ok(n) = sock.recv(&mut buf) {
-        let m = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if m.contains("STOPPING=1") {
-            stopping = Some(m);
-            break;
-        }
-    }
-    let stopping = stopping.expect("no STOPPING=1");
+    let stopping = notify
+        .wait_for("STOPPING=1", 20 * SEC)
+        .expect("no STOPPING=1");
     // The stop timeout grows to cover shutdown_timeout (10 s by default) and a margin.
     assert!(
         stopping.contains("EXTEND_TIMEOUT_USEC=25000000\n"),
