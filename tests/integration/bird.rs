@@ -802,6 +802,28 @@ fn reload_moves_a_prefix_from_frr_to_bird() {
         "BIRD's announcement did not come before FRR's withdrawal{}",
         report(&lab, &log)
     );
+    // The audit lines say which daemon each was.
+    let events = d.events();
+    let line = |text: &str| {
+        events
+            .iter()
+            .rfind(|e| e["event"].as_str().is_some_and(|m| m.starts_with(text)))
+            .cloned()
+    };
+    let a = line("Announced prefix 203.0.113.53/32").unwrap_or_default();
+    let w = line("Withdrew prefix 203.0.113.53/32").unwrap_or_default();
+    assert_eq!(a["router"], "bird", "{a}");
+    assert_eq!(
+        a["vtysh"].as_str(),
+        Some(format!("{} -s {}", lab::BIRDC, lab.bird_socket().display()).as_str()),
+        "{a}"
+    );
+    assert_eq!(w["router"], "frrouting", "{w}");
+    assert_eq!(
+        w["vtysh"].as_str(),
+        Some(lab.vtysh_a().display().to_string().as_str()),
+        "{w}"
+    );
     assert_eq!(d.stop("TERM"), 0, "{}", report(&lab, &d.log()));
     wait_gone(&lab, &d, &[P4], "after SIGTERM");
 }
