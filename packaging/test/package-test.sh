@@ -8,7 +8,8 @@
 #   3. its runit service for real with Debian's runit (runsv, sv, chpst, svlogd, finish);
 #   4. packaging/openrc with Debian's OpenRC (supervise-daemon, checkconfig, stop_post);
 #   5. the systemd unit, with the chroot booted under systemd-nspawn (when installed):
-#      real FRR, Type=notify, the sandbox, reload, ExecStopPost after a SIGKILL;
+#      real FRR, Type=notify, the sandbox, reload, ExecStopPost after a SIGKILL, a
+#      drain_time longer than TimeoutStopSec;
 #   6. apt-get purge.
 # The daemon is the real one, against a stand-in vtysh (tests/integration/data) and a
 # stand-in Cabourotte on 127.0.0.1. Root only; the chroot lives in /tmp and goes away.
@@ -440,6 +441,26 @@ CONFIG
 	ns systemctl stop anycastd.service
 	out_of_bgp || fail "systemd: still announced after stop"
 	ok "systemctl stop: withdrawn ($(ns journalctl -u anycastd.service -o cat --no-pager | grep -c 'Withdrew prefix') withdrawals in the journal)"
+	# A drain time longer than TimeoutStopSec: the daemon extends the stop timeout
+	# (EXTEND_TIMEOUT_USEC), so systemd lets the drain run to its end instead of killing it.
+	dropin="$root/etc/systemd/system/anycastd.service.d"
+	mkdir -p "$dropin"
+	printf '[Service]\nTimeoutStopSec=3s\n' >"$dropin/short-stop.conf"
+	{ printf '[global]\ndrain_time = "6s"\n'; cat "$work/good-systemd.toml"; } >"$root/etc/anycastd/config.toml"
+	ns systemctl daemon-reload
+	ns systemctl start anycastd.service || { ns journalctl -u anycastd -n 30 --no-pager; fail "systemctl start (drain_time)"; }
+	in_bgp || fail "systemd: not announced with drain_time"
+	t0=$(date +%s)
+	ns systemctl stop anycastd.service
+	took=$(($(date +%s) - t0))
+	result=$(ns systemctl show -p Result --value anycastd.service)
+	[ "$took" -ge 6 ] || fail "systemd: the stop took $took s, less than drain_time (6 s)"
+	[ "$result" = success ] || fail "systemd: stop ended with Result=$result: TimeoutStopSec=3s cut the drain short"
+	out_of_bgp || fail "systemd: still announced after the drain"
+	ok "drain_time 6 s under TimeoutStopSec=3s: stopped after $took s, Result=$result (EXTEND_TIMEOUT_USEC)"
+	rm -r "$dropin"
+	cp "$work/good-systemd.toml" "$root/etc/anycastd/config.toml"
+	ns systemctl daemon-reload
 	ns systemctl poweroff || true
 	powered_off() { ! kill -0 "$nspawn" 2>/dev/null; }
 	wait_for 30 powered_off || kill -KILL "$nspawn"
