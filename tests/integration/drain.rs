@@ -291,7 +291,7 @@ fn graceful_drain_is_seen_on_the_wire() {
     let cfg = dns_and_web(
         &lab,
         dir.path(),
-        "reconcile_interval = \"1s\"\ndrain_time = \"5s\"\ndrain_route_map = \"ANYCASTD-DRAIN\"\n",
+        "reconcile_interval = \"1s\"\ndrain_time = \"8s\"\ndrain_route_map = \"ANYCASTD-DRAIN\"\n",
         ", route_map = \"ANYCAST-OUT\"",
         &web,
         &bad_web,
@@ -345,10 +345,10 @@ fn graceful_drain_is_seen_on_the_wire() {
     );
     let gone = t0.elapsed();
     println!(
-        "drain: GRACEFUL_SHUTDOWN on B after {seen_gshut:?}, withdrawn after {gone:?} (drain_time 5 s)"
+        "drain: GRACEFUL_SHUTDOWN on B after {seen_gshut:?}, withdrawn after {gone:?} (drain_time 8 s)"
     );
     assert!(
-        gone >= Duration::from_millis(4500),
+        gone >= Duration::from_millis(7500),
         "withdrawn before the drain time: {gone:?}"
     );
 
@@ -383,8 +383,8 @@ fn graceful_drain_is_seen_on_the_wire() {
     );
     let t_undrain = Instant::now();
     assert!(
-        t.elapsed() < Duration::from_millis(4500),
-        "the drain took {:?} to reach B: too late to undrain within its drain time",
+        t.elapsed() < Duration::from_secs(5),
+        "the drain took {:?} to reach B: too late to undrain well within its drain time",
         t.elapsed()
     );
     ok(&["undrain", "dns"]);
@@ -394,12 +394,14 @@ fn graceful_drain_is_seen_on_the_wire() {
         c53(),
         tail(&d)
     );
+    // Before the drain time (8 s from the drain) would have ended.
     assert!(
-        t_undrain.elapsed() < Duration::from_millis(4500),
-        "the undrain waited for the drain time: {:?}",
+        t.elapsed() < Duration::from_millis(7800),
+        "the undrain waited for the drain time: back {:?} after the drain, {:?} after the undrain",
+        t.elapsed(),
         t_undrain.elapsed()
     );
-    while t.elapsed() < Duration::from_millis(6500) {
+    while t.elapsed() < Duration::from_millis(9500) {
         assert!(
             c53().is_some_and(|c| !gshut(&c)),
             "after an undrain during the drain time, B has {:?} at {:?}\n{}",
@@ -436,7 +438,7 @@ fn graceful_drain_is_seen_on_the_wire() {
     assert_eq!(d.wait_exit(20 * SEC), Some(0), "{}", tail(&d));
     let stopped = t2.elapsed();
     assert!(
-        stopped >= Duration::from_millis(4500),
+        stopped >= Duration::from_millis(7500),
         "stopped before the drain time: {stopped:?}"
     );
     // A is what the daemon confirmed before it exited; B learns it a moment later.
@@ -450,10 +452,10 @@ fn graceful_drain_is_seen_on_the_wire() {
         wait_until(CONVERGE, || c53().is_none()),
         "dns's prefix stayed on B after the stop"
     );
-    println!("SIGTERM: exit 0 after {stopped:?} (drain_time 5 s)");
+    println!("SIGTERM: exit 0 after {stopped:?} (drain_time 8 s)");
 
     // A second SIGTERM skips the wait. The service manager is told how long the stop may
-    // take: drain_time 5 s + shutdown_timeout 5 s + 15 s.
+    // take: drain_time 8 s + shutdown_timeout 5 s + 15 s.
     let notify = Notify::bind(dir.path());
     let (key, value) = notify.env();
     let mut d = Anycastd::start_with(dir.path(), &cfg, &[(key, &value)]);
@@ -464,7 +466,7 @@ fn graceful_drain_is_seen_on_the_wire() {
         .wait_for("STOPPING=1", 10 * SEC)
         .expect("no STOPPING=1 on SIGTERM");
     assert!(
-        stopping.contains("EXTEND_TIMEOUT_USEC=25000000\n"),
+        stopping.contains("EXTEND_TIMEOUT_USEC=28000000\n"),
         "{stopping}"
     );
     std::thread::sleep(Duration::from_millis(300));
