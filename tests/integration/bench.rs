@@ -589,6 +589,20 @@ fn ms(d: Duration) -> f64 {
     round(d.as_secs_f64() * 1000.0, 1)
 }
 
+/// The flips' figures: their count, the medians of the announce (`up`) and withdraw
+/// (`down`) times in ms; returns how many changes there were.
+fn flip_medians(r: &mut Map<String, Value>, up: Vec<f64>, down: Vec<f64>) -> f64 {
+    let changes = (up.len() + down.len()) as f64;
+    r.insert("flips".into(), json!(up.len()));
+    if !up.is_empty() {
+        r.insert("announce_ms".into(), json!(round(median(up), 1)));
+    }
+    if !down.is_empty() {
+        r.insert("withdraw_ms".into(), json!(round(median(down), 1)));
+    }
+    changes
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() {
@@ -1437,14 +1451,7 @@ fn rib_flips(ctx: &Ctx, lab: &Lab, side: Side, flips: usize, table: &str) -> Val
             }
         }
     }
-    let changes = (up.len() + down.len()) as f64;
-    r.insert("flips".into(), json!(up.len()));
-    if !up.is_empty() {
-        r.insert("announce_ms".into(), json!(round(median(up), 1)));
-    }
-    if !down.is_empty() {
-        r.insert("withdraw_ms".into(), json!(round(median(down), 1)));
-    }
+    let changes = flip_medians(&mut r, up, down);
     if changes > 0.0 {
         r.insert(
             "vtysh_calls_per_change".into(),

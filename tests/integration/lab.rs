@@ -683,14 +683,7 @@ impl Lab {
                 }
             }
         }
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr_path)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", stderr_path.display()));
-        let stdout = stderr
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", stderr_path.display()));
+        let (stdout, stderr) = output_files(&stderr_path);
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.ns_c, BIRD, "-c"])
             .arg(self.bird_conf())
@@ -1142,14 +1135,7 @@ impl Lab {
         let log = dir.join(format!("{name}.log"));
         let log_in_root = format!("{FRR_RUN}/{ps}/{name}.log");
         let stderr_path = dir.join(format!("{name}.stderr"));
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&stderr_path)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", stderr_path.display()));
-        let stdout = stderr
-            .try_clone()
-            .unwrap_or_else(|e| panic!("cannot dup {}: {e}", stderr_path.display()));
+        let (stdout, stderr) = output_files(&stderr_path);
         let mut cmd = self.frr_command(router, &format!("{FRR_SBIN}/{name}"));
         cmd.args(["-d", "-N", &ps, "-F", PROFILE, "-P", "0", "--log"])
             .arg(format!("file:{log_in_root}"));
@@ -2205,6 +2191,20 @@ impl Json {
     pub fn entries(v: &Value) -> impl Iterator<Item = (&String, &Value)> {
         v.as_object().into_iter().flatten()
     }
+}
+
+/// One file opened for appending, as a daemon's stdout and stderr (they must not be the
+/// caller's: FRR 10's daemons keep them open after `-d`).
+fn output_files(path: &Path) -> (fs::File, fs::File) {
+    let stderr = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let stdout = stderr
+        .try_clone()
+        .unwrap_or_else(|e| panic!("cannot dup {}: {e}", path.display()));
+    (stdout, stderr)
 }
 
 #[cfg(test)]

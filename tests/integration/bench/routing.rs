@@ -129,14 +129,7 @@ pub(super) fn routing(ctx: &Ctx, lab: &Lab, daemon: &str, flips: usize) -> Value
     let wall = t0.elapsed().as_secs_f64();
     let cpu = cpu_ns(&pid) - cpu0 - idle_rate * wall;
     let kids = children_cpu_seconds(&pid, ctx.ticks) - kids0 - idle_kids_rate * wall;
-    let changes = (up.len() + down.len()) as f64;
-    r.insert("flips".into(), json!(up.len()));
-    if !up.is_empty() {
-        r.insert("announce_ms".into(), json!(round(median(up), 1)));
-    }
-    if !down.is_empty() {
-        r.insert("withdraw_ms".into(), json!(round(median(down), 1)));
-    }
+    let changes = flip_medians(&mut r, up, down);
     if changes > 0.0 {
         r.insert(
             "calls_per_change".into(),
